@@ -1,0 +1,146 @@
+"""Run configuration: one dataclass whose fields are the training options.
+
+Defaults are the reference's (pytorch-CycleGAN-and-pix2pix). Each field's metadata carries its help
+text and choices; the CLI builds its `train` options from them, and a run directory stores the
+resolved config as JSON so that `--continue-train`, `translate` and `evaluate` rebuild the same run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclegan_tf.errors import UserError
+
+PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
+GENERATOR_NAMES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+DISCRIMINATOR_NAMES = ("basic", "n_layers", "pixel")
+MODELS = ("cycle_gan",)
+
+
+def _opt(default: Any, help: str, choices: tuple | None = None, group: str = "training", **extra) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices, "group": group, **extra})
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; field names are the reference's option names."""
+
+    # Data
+    dataroot: str | None = _opt(None, "Folder with trainA/ trainB/ (testA/ testB/).", group="data")
+    dataset: str | None = _opt(None, "Dataset by name, read from the data dir ('demo' is generated, no download).",
+                               group="data")
+    data_dir: str | None = _opt(None, "Where named datasets live [default: $CYCLEGAN_TF_DATA or "
+                                "~/.cache/cyclegan-tf/datasets].", group="data")
+    input_nc: int = _opt(3, "Channels of domain A images (1 = grayscale, 3 = RGB).", (1, 3), group="data")
+    output_nc: int = _opt(3, "Channels of domain B images (1 = grayscale, 3 = RGB).", (1, 3), group="data")
+    load_size: int = _opt(286, "Scale images to this size before cropping.", group="data")
+    crop_size: int = _opt(256, "Random crop of this size (the training image size).", group="data")
+    preprocess: str = _opt("resize_and_crop", "How training images are scaled and cropped.", PREPROCESS_MODES,
+                           group="data")
+    no_flip: bool = _opt(False, "Do not flip training images left-right at random.", group="data")
+    max_dataset_size: int | None = _opt(None, "Use at most this many images of each domain.", group="data")
+    strict: bool = _opt(False, "Stop on an unreadable image instead of skipping it with a warning.", group="data")
+    cache_mb: int = _opt(2048, "Keep decoded images in memory when they fit in this many MiB.", group="data")
+
+    # Run directory
+    name: str = _opt("experiment", "Run name: the run directory is <checkpoints-dir>/<name>.", group="run")
+    checkpoints_dir: str = _opt("./checkpoints", "Where run directories are kept.", group="run")
+    save_epoch_freq: int = _opt(5, "Keep a checkpoint every N epochs (the latest is always kept).", group="run")
+    save_latest_freq: int = _opt(5000, "Also save the latest checkpoint every N steps within an epoch.",
+                                 group="run")
+    seed: int | None = _opt(None, "Random seed for weights, data order, augmentation and pool.", group="run")
+
+    # Networks
+    model: str = _opt("cycle_gan", "Model to train.", MODELS, group="network")
+    netG: str = _opt("resnet_9blocks", "Generator architecture.", GENERATOR_NAMES, group="network")
+    netD: str = _opt("basic", "Discriminator: basic = 70x70 PatchGAN, n_layers = PatchGAN with --n-layers-D, "
+                     "pixel = 1x1.", DISCRIMINATOR_NAMES, group="network")
+    n_layers_D: int = _opt(3, "PatchGAN depth for --netD n_layers (1: 16x16, 3: 70x70, 5: 286x286 patches).",
+                           group="network")
+    ngf: int = _opt(64, "Filters in the generator's first layer.", group="network")
+    ndf: int = _opt(64, "Filters in the discriminator's first layer.", group="network")
+    norm: str = _opt("instance", "Normalization layer.", ("instance", "batch", "none"), group="network")
+    init_type: str = _opt("normal", "Weight initialisation.", ("normal", "xavier", "kaiming", "orthogonal"),
+                          group="network")
+    init_gain: float = _opt(0.02, "Scale of normal/xavier/orthogonal initialisation.", group="network")
+    dropout: bool = _opt(False, "Dropout 0.5 in the generator (--no-dropout turns it off).", group="network")
+
+    # Losses and optimisation
+    gan_mode: str = _opt("lsgan", "GAN objective.", ("lsgan", "vanilla", "hinge", "wgangp"))
+    lambda_A: float = _opt(10.0, "Weight of the cycle loss A -> B -> A.")
+    lambda_B: float = _opt(10.0, "Weight of the cycle loss B -> A -> B.")
+    lambda_identity: float = _opt(0.5, "Identity loss weight, as a fraction of lambda_A/lambda_B (0 turns it off).")
+    pool_size: int = _opt(50, "Generated images kept to train the discriminators (0 = none).")
+    batch_size: int = _opt(1, "Images per step.")
+    n_epochs: int = _opt(100, "Epochs at the initial learning rate.")
+    n_epochs_decay: int = _opt(100, "Epochs of linear decay of the learning rate to zero after that.")
+    lr: float = _opt(2e-4, "Initial learning rate of Adam.")
+    beta1: float = _opt(0.5, "Adam's beta1.")
+    continue_train: bool = _opt(False, "Resume the run <name> from its latest checkpoint.", group="run")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.checkpoints_dir) / self.name
+
+    @property
+    def total_epochs(self) -> int:
+        return self.n_epochs + self.n_epochs_decay
+
+    def validate(self) -> None:
+        """Checks that no single option can (the CLI's choices cover the rest)."""
+        if not self.dataroot and not self.dataset:
+            raise UserError("give --dataroot DIR or --dataset NAME")
+        for name in ("load_size", "crop_size", "batch_size", "ngf", "ndf", "save_epoch_freq", "save_latest_freq"):
+            if getattr(self, name) < 1:
+                raise UserError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
+            raise UserError("--n-epochs plus --n-epochs-decay must be at least 1")
+        if self.pool_size < 0:
+            raise UserError("--pool-size must be 0 or more")
+        if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
+            raise UserError(f"--crop-size {self.crop_size} is larger than --load-size {self.load_size}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, path: Path) -> None:
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = json.loads(Path(path).read_text())
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+    @classmethod
+    def from_options(cls, given: dict[str, Any], preset: dict[str, Any] | None = None) -> TrainConfig:
+        """Defaults, then a dataset's preset, then what the user gave (None = not given)."""
+        values = {**(preset or {}), **{k: v for k, v in given.items() if v is not None}}
+        return cls(**values)
+
+
+# Fields that fix the shape of the networks' weights: a resumed run may not change them.
+ARCHITECTURE_FIELDS = ("model", "netG", "netD", "n_layers_D", "ngf", "ndf", "norm", "input_nc", "output_nc")
+
+
+def default_data_dir() -> Path:
+    if os.environ.get("CYCLEGAN_TF_DATA"):
+        return Path(os.environ["CYCLEGAN_TF_DATA"])
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "cyclegan-tf" / "datasets"
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write a file so that a reader sees the old content or the new, never a part."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

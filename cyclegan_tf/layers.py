@@ -1,0 +1,144 @@
+"""Small Keras layers the networks need and Keras does not ship in the exact form.
+
+Both layers are channels-last and accept any spatial size.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="cyclegan_tf")
+class ReflectionPadding2D(keras.layers.Layer):
+    """Pads height and width by mirroring the image at its border (PyTorch's `ReflectionPad2d`).
+
+    Args:
+        padding: pixels added on every side.
+    """
+
+    def __init__(self, padding: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.padding = int(padding)
+
+    def call(self, inputs):
+        p = self.padding
+        return ops.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="reflect")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        grow = 2 * self.padding
+        return (
+            batch,
+            None if height is None else height + grow,
+            None if width is None else width + grow,
+            channels,
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+@keras.saving.register_keras_serializable(package="cyclegan_tf")
+class InstanceNormalization(keras.layers.Layer):
+    """Normalizes each channel of each image over its height and width.
+
+    With `affine=False` (the default) this is the reference's
+    `InstanceNorm2d(affine=False, track_running_stats=False)`, and the same computation as
+    `keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, center=False, scale=False)`.
+    We keep our own small layer because it computes the statistics in float32 under
+    mixed precision and is a single reduction (GroupNormalization reshapes into groups first).
+    tensorflow-addons' InstanceNormalization, the usual choice before Keras 3, is end-of-life.
+
+    Args:
+        epsilon: added to the variance before the square root.
+        affine: learn a per-channel scale (init 1) and offset (init 0).
+    """
+
+    def __init__(self, epsilon: float = 1e-5, affine: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.affine = bool(affine)
+
+    def build(self, input_shape):
+        if self.affine:
+            channels = input_shape[-1]
+            self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
+            self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+
+    def call(self, inputs):
+        # Statistics in float32: bfloat16 has 8 bits of mantissa, too few for a variance.
+        x = ops.cast(inputs, "float32")
+        mean = ops.mean(x, axis=(1, 2), keepdims=True)
+        variance = ops.mean(ops.square(x - mean), axis=(1, 2), keepdims=True)
+        x = (x - mean) * ops.rsqrt(variance + self.epsilon)
+        if self.affine:
+            x = x * ops.cast(self.gamma, "float32") + ops.cast(self.beta, "float32")
+        return ops.cast(x, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "affine": self.affine}
+
+
+@keras.saving.register_keras_serializable(package="cyclegan_tf")
+class ImagePool(keras.layers.Layer):
+    """A history of generated images, so that the discriminator also sees older fakes.
+
+    The reference's ImagePool (Shrivastava et al. 2017), held in variables so that it runs
+    inside the compiled training step: while the pool is filling, each image is stored and
+    returned; once full, each image is, with probability 0.5, swapped for a random stored one
+    (which is returned in its place), else returned as it is. All images of a batch read the
+    pool as it was before the batch. Shapes are static, so the layer also compiles under XLA.
+
+    Args:
+        pool_size: images kept; 0 turns the pool off (images pass through).
+        seed: seed of the pool's random choices.
+    """
+
+    def __init__(self, pool_size: int = 50, seed: int | None = None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.pool_size = int(pool_size)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        if self.pool_size and None in tuple(input_shape[1:]):
+            raise ValueError(f"ImagePool needs a fixed image shape, got {input_shape}")
+        self.images = self.add_weight(
+            shape=(max(self.pool_size, 1), *input_shape[1:]), initializer="zeros", trainable=False, name="images"
+        )
+        self.count = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False, name="count")
+
+    def call(self, images):
+        if not self.pool_size:
+            return images
+        images = ops.cast(images, "float32")
+        batch = ops.shape(images)[0]
+        slot = self.count + ops.arange(batch, dtype="int32")
+        filling = slot < self.pool_size
+        random_slot = keras.random.randint((batch,), 0, self.pool_size, seed=self.seed_generator)
+        swap = ops.logical_and(
+            ops.logical_not(filling), keras.random.uniform((batch,), seed=self.seed_generator) > 0.5
+        )
+        returned = ops.where(swap[:, None, None, None], ops.take(self.images, random_slot, axis=0), images)
+
+        # Store each written image in its slot; if two images of a batch pick one slot, the later wins.
+        target = ops.where(filling, slot, random_slot)
+        writes = ops.one_hot(target, self.pool_size) * ops.cast(ops.logical_or(filling, swap), "float32")[:, None]
+        later = ops.flip(ops.cumsum(ops.flip(writes, axis=0), axis=0), axis=0) - writes
+        writes = writes * ops.cast(later == 0, "float32")
+        written = ops.sum(writes, axis=0)[:, None, None, None]
+        stored = ops.einsum("bp,bhwc->phwc", writes, images)
+        self.images.assign(self.images * (1.0 - written) + stored)
+        self.count.assign(ops.minimum(self.count + batch, self.pool_size))
+        return returned
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "pool_size": self.pool_size, "seed": self.seed}

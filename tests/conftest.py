@@ -1,0 +1,30 @@
+"""Shared fixtures. Training is the expensive part of the suite (tracing a step takes 10-25 s on
+two CPU cores), so one short demo run is trained once and shared by every test that needs a
+trained model."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+# Trained for DEMO_TEST_EPOCHS epochs of 200 steps; test_train asserts it reaches DEMO_TEST_SCORE.
+DEMO_TEST_EPOCHS = 2
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("datasets")
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory, data_dir):
+    """A CycleGAN trained on the demo dataset with the demo preset, shortened to 2 epochs."""
+    from cyclegan_tf.train import make_config, train
+
+    cfg = make_config(dict(dataset="demo", data_dir=str(data_dir), name="demo",
+                           checkpoints_dir=str(tmp_path_factory.mktemp("runs")),
+                           n_epochs=1, n_epochs_decay=DEMO_TEST_EPOCHS - 1, seed=0))
+    return train(cfg, verbose=0)

@@ -1,0 +1,114 @@
+"""Networks: the reference's exact parameter counts, output shapes at any size, initialisation."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cyclegan_tf.networks import (
+    count_trainable_parameters,
+    define_discriminator,
+    define_generator,
+    min_input_size,
+    receptive_field,
+    size_multiple,
+)
+
+
+@pytest.mark.parametrize("net_g,norm,expected", [
+    ("resnet_9blocks", "instance", 11_378_179),
+    ("resnet_6blocks", "instance", 7_837_699),
+    ("unet_256", "batch", 54_413_955),
+    ("unet_128", "batch", 41_828_995),
+])
+def test_generator_parameter_counts_match_reference(net_g, norm, expected):
+    model = define_generator(net_g, 3, 3, ngf=64, norm=norm, use_dropout=net_g.startswith("unet"))
+    assert count_trainable_parameters(model) == expected
+
+
+@pytest.mark.parametrize("input_nc,norm,expected", [(3, "instance", 2_764_737), (6, "batch", 2_768_705)])
+def test_patchgan_parameter_counts_match_reference(input_nc, norm, expected):
+    assert count_trainable_parameters(define_discriminator("basic", input_nc, 64, norm)) == expected
+
+
+@pytest.mark.parametrize("net_g", ["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"])
+@pytest.mark.parametrize("norm", ["instance", "batch", "none"])
+def test_generators_keep_size_and_channels(net_g, norm):
+    model = define_generator(net_g, 1, 3, ngf=4, norm=norm, use_dropout=True)
+    m = size_multiple(net_g)
+    for height, width in [(m, m), (m, 2 * m)] if m > 4 else [(8, 8), (36, 52)]:
+        out = model(np.random.uniform(-1, 1, (2, height, width, 1)).astype("float32"))
+        assert out.shape == (2, height, width, 3)
+        assert out.dtype == "float32"
+        assert float(np.abs(out).max()) <= 1.0  # tanh
+
+
+@pytest.mark.parametrize("n_layers,field,size,map_size", [
+    (3, 70, 256, 30), (1, 16, 64, 30), (3, 70, 64, 6), (5, 286, 256, 6),
+])
+def test_patchgan_map_size_and_receptive_field(n_layers, field, size, map_size):
+    assert receptive_field(n_layers) == field
+    model = define_discriminator("n_layers", 3, 8, "instance", n_layers=n_layers)
+    assert model(np.zeros((1, size, size, 3), "float32")).shape == (1, map_size, map_size, 1)
+    # Non-square input: each side shrinks on its own.
+    out = model(np.zeros((1, size, size + 32, 3), "float32"))
+    assert out.shape[1] == map_size and out.shape[2] > map_size
+
+
+def test_receptive_field_is_real():
+    """A change of one input pixel moves exactly the outputs whose 70x70 field covers it."""
+    model = define_discriminator("basic", 1, 4, "none", init_type="normal")
+    x = np.zeros((1, 128, 128, 1), "float32")
+    base = model(x).numpy()[0, ..., 0]
+    x[0, 64, 64, 0] = 1.0
+    changed = np.argwhere(np.abs(model(x).numpy()[0, ..., 0] - base) > 0)
+    span = changed.max(0) - changed.min(0) + 1
+    # An output cell i covers input rows 8i-? .. : with stride 8 a pixel is seen by ceil(70/8) +- 1 cells.
+    assert 8 <= span[0] <= 9 and 8 <= span[1] <= 9
+
+
+def test_pixel_discriminator_judges_each_pixel_alone():
+    model = define_discriminator("pixel", 3, 8, "instance")
+    assert model(np.zeros((1, 20, 28, 3), "float32")).shape == (1, 20, 28, 1)
+    assert count_trainable_parameters(define_discriminator("pixel", 3, 64, "batch")) == (
+        3 * 64 + 64 + 64 * 128 + 2 * 128 + 128)  # no bias under batch norm, as the reference
+
+
+@pytest.mark.parametrize("init_type,expected_std", [("normal", 0.02), ("xavier", None), ("kaiming", None)])
+def test_initialisation_statistics(init_type, expected_std):
+    model = define_discriminator("basic", 3, 64, "instance", init_type=init_type, init_gain=0.02)
+    kernel = model.get_layer("conv2").kernel.numpy()  # 4x4x128x256
+    fan_in, fan_out = 16 * 128, 16 * 256
+    if init_type == "xavier":
+        expected_std = 0.02 * np.sqrt(2.0 / (fan_in + fan_out))
+    if init_type == "kaiming":
+        expected_std = np.sqrt(2.0 / fan_in)
+    assert kernel.std() == pytest.approx(expected_std, rel=0.02)
+    assert abs(kernel.mean()) < expected_std / 20
+    assert np.all(model.get_layer("conv2").bias.numpy() == 0)
+
+
+def test_orthogonal_initialisation_is_orthogonal_times_gain():
+    model = define_discriminator("pixel", 3, 16, "none", init_type="orthogonal", init_gain=0.02)
+    w = model.get_layer("conv1").kernel.numpy().reshape(16, 32)  # rows are orthogonal
+    np.testing.assert_allclose(w @ w.T, 0.02**2 * np.eye(16), atol=1e-7)
+
+
+def test_batch_norm_gamma_is_normal_around_one():
+    model = define_generator("unet_256", 3, 3, ngf=64, norm="batch", use_dropout=False)
+    gamma = model.get_layer("down3_norm").gamma.numpy()
+    assert gamma.mean() == pytest.approx(1.0, abs=0.01) and gamma.std() == pytest.approx(0.02, rel=0.15)
+
+
+def test_unknown_names_are_refused():
+    with pytest.raises(ValueError, match="netG"):
+        define_generator("resnet_12blocks", 3, 3, 8, "instance", False)
+    with pytest.raises(ValueError, match="norm"):
+        define_discriminator("basic", 3, 8, "layer")
+
+
+def test_min_input_size_is_the_smallest_that_runs():
+    model = define_generator("resnet_6blocks", 3, 3, ngf=4, norm="instance", use_dropout=False)
+    assert min_input_size("resnet_6blocks") == 8 and min_input_size("unet_128") == 128
+    assert model(np.zeros((1, 8, 8, 3), "float32")).shape == (1, 8, 8, 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="paddings must be less"):
+        model(np.zeros((1, 4, 4, 3), "float32"))
