@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.networks import min_input_size, size_multiple
+from cyclegan_tf.networks import min_discriminator_size, min_input_size, size_multiple
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -167,6 +167,11 @@ def _domain_dataset(folder: Path, channels: int, cfg: TrainConfig, seed: int | N
 
     ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     shape = (cfg.crop_size, cfg.crop_size) if crop else (sizes[0] if len(set(sizes)) == 1 else None)
+    smallest = min(min(shape or size) for size in sizes)
+    needed = min_discriminator_size(cfg.netD, cfg.n_layers_D)
+    if smallest < needed:
+        raise UserError(f"training images of {smallest} px are too small for --netD {cfg.netD}, "
+                        f"which needs at least {needed} px: raise --crop-size/--load-size or use a smaller D")
     return ds, len(files), shape
 
 

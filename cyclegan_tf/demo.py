@@ -51,12 +51,12 @@ def shapes_mask(rng: np.random.Generator, size: int) -> np.ndarray:
 
 def render(mask: np.ndarray, style: int, rng: np.random.Generator) -> np.ndarray:
     """Paint the objects of `mask` in `style` (A_CLASS or B_CLASS) on the ground: uint8 RGB."""
-    size = mask.shape[0]
-    image = np.broadcast_to(GROUND, (size, size, 3)).copy()
+    shape = (*mask.shape, 3)
+    image = np.broadcast_to(GROUND, shape).copy()
     if style == A_CLASS:
-        paint = np.broadcast_to(ORANGE, (size, size, 3))
+        paint = np.broadcast_to(ORANGE, shape)
     else:
-        yy, xx = np.mgrid[:size, :size]
+        yy, xx = np.mgrid[: mask.shape[0], : mask.shape[1]]
         stripes = ((xx + yy) // 4) % 2 == 0
         paint = np.where(stripes[..., None], BLUE_DARK, BLUE_LIGHT)
     image[mask] = (paint + rng.uniform(-12, 12, 3))[mask]  # a colour cast per image

@@ -244,6 +244,14 @@ def define_discriminator(
     raise ValueError(f"netD must be one of {DISCRIMINATORS}, not {net_d!r}")
 
 
+def min_discriminator_size(net_d: str, n_layers: int = 3) -> int:
+    """Smallest image side a discriminator gives at least one output for."""
+    if net_d == "pixel":
+        return 1
+    depth = 3 if net_d == "basic" else n_layers
+    return 3 * 2**depth  # the two stride-1 4x4 convs need a 3x3 map after the strided ones
+
+
 def receptive_field(n_layers: int) -> int:
     """Receptive field in pixels of one PatchGAN output (n_layers 0 = the pixel discriminator)."""
     if n_layers == 0:

@@ -66,8 +66,12 @@ def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def train(cfg: TrainConfig, verbose: int | str = "auto") -> TrainResult:
-    """Train (or, with `cfg.continue_train`, resume) a CycleGAN run; returns where it went and its losses."""
+def train(cfg: TrainConfig, verbose: int | str = "auto",
+          callbacks: list[keras.callbacks.Callback] | None = None) -> TrainResult:
+    """Train (or, with `cfg.continue_train`, resume) a CycleGAN run; returns where it went and its losses.
+
+    `callbacks` are added to `fit`'s after the checkpointer (which runs first at each step's end).
+    """
     cfg.validate()
     started = time.time()
     root = resolve_dataroot(cfg)
@@ -108,7 +112,8 @@ def train(cfg: TrainConfig, verbose: int | str = "auto") -> TrainResult:
             plan.append((epoch, cfg.total_epochs, spe))
         for first, end, steps in plan:
             fit = model.fit(data.dataset, initial_epoch=first, epochs=end, steps_per_epoch=steps,
-                            callbacks=[checkpointer], verbose=verbose, shuffle=False)
+                            callbacks=[checkpointer, *(callbacks or [])], verbose=verbose,
+                            shuffle=False)
             for key, values in fit.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
     except KeyboardInterrupt:

@@ -8,6 +8,7 @@ from cyclegan_tf.networks import (
     count_trainable_parameters,
     define_discriminator,
     define_generator,
+    min_discriminator_size,
     min_input_size,
     receptive_field,
     size_multiple,
@@ -112,3 +113,12 @@ def test_min_input_size_is_the_smallest_that_runs():
     assert model(np.zeros((1, 8, 8, 3), "float32")).shape == (1, 8, 8, 3)
     with pytest.raises(tf.errors.InvalidArgumentError, match="paddings must be less"):
         model(np.zeros((1, 4, 4, 3), "float32"))
+
+
+@pytest.mark.parametrize("n_layers", [1, 2, 3, 4])
+def test_min_discriminator_size_is_the_smallest_that_runs(n_layers):
+    size = min_discriminator_size("n_layers", n_layers)
+    model = define_discriminator("n_layers", 3, 4, "none", n_layers=n_layers)
+    assert model(np.zeros((1, size, size, 3), "float32")).shape[1] == 1
+    with pytest.raises(ValueError, match="empty output"):
+        model(np.zeros((1, size - 2 ** n_layers, size - 2 ** n_layers, 3), "float32"))

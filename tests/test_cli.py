@@ -1,0 +1,81 @@
+"""The command line: help documents every option; a user's mistake is one line and an exit code."""
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from cyclegan_tf.cli import main
+from cyclegan_tf.config import TrainConfig
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_help_documents_every_option_with_examples():
+    assert "Examples:" in run("--help").output
+    train_help = run("train", "--help").output
+    for f in dataclasses.fields(TrainConfig):
+        assert "--" + f.name.replace("_", "-") in train_help, f.name
+    for flag in ("--resume", "--no-dropout", "--lambda_A", "--quiet", "Examples:"):
+        assert flag in train_help
+    translate_help = run("translate", "--help").output
+    for flag in ("--name", "--checkpoint", "--epoch", "--direction", "--output", "Examples:"):
+        assert flag in translate_help
+
+
+def _one_line_error(result, code, pattern):
+    assert result.exit_code == code, result.output
+    lines = result.output.strip().splitlines()
+    assert lines[-1].startswith("Error:") and pattern in lines[-1], result.output
+    assert "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2():
+    _one_line_error(run("train", "--netG", "resnet_99"), 2, "resnet_99")
+    _one_line_error(run("train", "--n-epochs", "many"), 2, "many")
+    _one_line_error(run("translate", "x.png"), 2, "--name RUN or --checkpoint DIR")
+
+
+def test_user_errors_exit_1(tmp_path, demo_run):
+    _one_line_error(run("train", "--dataroot", tmp_path / "nowhere"), 1, "--dataroot folder not found")
+    _one_line_error(run("train", "--name", "x"), 1, "give --dataroot DIR or --dataset NAME")
+    _one_line_error(run("train", "--dataset", "apple2orange", "--data-dir", tmp_path), 1,
+                    "put its trainA/ trainB/ testA/ testB/ folders there")
+    (tmp_path / "trainA").mkdir()
+    _one_line_error(run("train", "--dataroot", tmp_path), 1, "no images")
+    _one_line_error(run("train", "--dataroot", tmp_path, "--crop-size", "300"), 1, "larger than --load-size")
+    _one_line_error(run("translate", tmp_path / "x.png", "--name", "none", "--checkpoints-dir", tmp_path), 1,
+                    "input not found")
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
+    _one_line_error(run("translate", tmp_path / "ok.png", "--name", "none", "--checkpoints-dir", tmp_path), 1,
+                    "no checkpoints found")
+    (tmp_path / "broken.png").write_text("not an image")
+    _one_line_error(run("translate", tmp_path / "broken.png", "--checkpoint", demo_run.run_dir), 1,
+                    "cannot read image")
+
+
+def test_translate_command_writes_same_size_pngs(tmp_path, demo_run):
+    Image.fromarray(np.zeros((173, 251, 3), np.uint8)).save(tmp_path / "a.jpg")
+    result = run("translate", tmp_path / "a.jpg", "--checkpoint", demo_run.run_dir, "--direction", "BtoA",
+                 "--output", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    with Image.open(tmp_path / "out" / "a.png") as image:
+        assert image.size == (251, 173)
+
+
+@pytest.mark.parametrize("args,code", [(["train", "--dataroot", "/no/such/dir"], 1), (["train", "--ngf", "x"], 2)])
+def test_real_process_prints_one_line_and_no_tensorflow_noise(args, code):
+    done = subprocess.run([sys.executable, "-m", "cyclegan_tf.cli", *args], capture_output=True, text=True)
+    assert done.returncode == code
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    if code == 1:  # TensorFlow was imported: none of its start-up lines may show
+        assert len(lines) == 1, done.stderr
+    else:  # click's usage hint, then the error
+        assert lines[0].startswith("Usage:") and len(lines) == 3, done.stderr
+    assert lines[-1].startswith("Error:") and "Traceback" not in done.stderr

@@ -1,0 +1,79 @@
+"""The CycleGAN model: its train_step learns, returns every term, and its schedule is the reference's."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cyclegan_tf import losses
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.models import CycleGAN, LinearDecay, build_cycle_gan
+
+
+def tiny_config(**overrides):
+    values = dict(dataset="x", netG="resnet_6blocks", ngf=8, ndf=8, n_epochs=1, n_epochs_decay=1, seed=0)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_linear_decay_is_the_reference_schedule():
+    schedule = LinearDecay(2e-4, steps_per_epoch=10, n_epochs=100, n_epochs_decay=100)
+    rate = lambda epoch: float(schedule((epoch - 1) * 10 + 3))  # noqa: E731 - a step inside 1-based `epoch`
+    assert rate(1) == rate(100) == pytest.approx(2e-4)
+    assert rate(101) == pytest.approx(2e-4 * (1 - 1 / 101))
+    assert rate(150) == pytest.approx(2e-4 * (1 - 50 / 101))
+    assert rate(200) == pytest.approx(2e-4 / 101)
+    assert float(schedule(200 * 10)) == 0.0  # past the end
+    assert LinearDecay(**schedule.get_config()).get_config() == schedule.get_config()
+
+
+def test_train_step_lowers_the_cycle_loss_and_reports_every_term():
+    keras.utils.set_random_seed(0)
+    # One fixed pair: a smooth image in each domain (the generators can learn to cycle it).
+    yy, xx = np.mgrid[:32, :32] / 31.0
+    real_a = np.stack([xx, yy, xx * yy], -1)[None].astype("float32") * 2 - 1
+    real_b = np.stack([yy, 1 - xx, np.full_like(xx, 0.3)], -1)[None].astype("float32") * 2 - 1
+    model = build_cycle_gan(tiny_config(lr=1e-3), steps_per_epoch=40, image_shape=(32, 32))
+    data = tf.data.Dataset.from_tensors((real_a, real_b)).repeat()
+    history = model.fit(data, epochs=2, steps_per_epoch=40, verbose=0, shuffle=False).history
+    assert set(history) == set(CycleGAN.LOSS_NAMES) | {"lr"}
+    for values in history.values():
+        assert np.all(np.isfinite(values))
+    first = model.generator_losses(real_a, real_b, training=False)[0]
+    # Epoch means fall; the cycle loss at the end is a third of an untrained model's at most.
+    assert history["cycle_A"][1] < history["cycle_A"][0]
+    untrained = build_cycle_gan(tiny_config(), 40, (32, 32)).generator_losses(real_a, real_b, training=False)[0]
+    for term in ("cycle_A", "cycle_B"):
+        assert float(first[term]) < float(untrained[term]) / 3
+    assert history["lr"] == pytest.approx([1e-3, 5e-4])
+    assert int(model.g_optimizer.iterations.numpy()) == int(model.d_optimizer.iterations.numpy()) == 80
+    assert int(model.pool_A.count.numpy()) == 50  # the pool filled
+
+
+@pytest.mark.parametrize("gan_mode", losses.GAN_MODES)
+def test_every_gan_mode_gives_finite_terms(gan_mode):
+    model = build_cycle_gan(tiny_config(gan_mode=gan_mode, lambda_identity=0), 1, (32, 32))
+    x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    g_terms, fake_a, fake_b = model.generator_losses(x, x[::-1])
+    assert set(g_terms) == {"G_AB", "G_BA", "cycle_A", "cycle_B"}  # identity off
+    d_terms = model.discriminator_losses(x, x[::-1], fake_a, fake_b)
+    assert all(np.isfinite(float(v)) for v in {**g_terms, **d_terms}.values())
+
+
+def test_gradient_penalty_is_added_to_the_discriminator_loss(monkeypatch):
+    model = build_cycle_gan(tiny_config(gan_mode="wgangp"), 1, (32, 32))
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    y = x[:, ::-1].copy()
+    monkeypatch.setattr(losses, "gradient_penalty", lambda D, real, fake, weight: 100.0 + 0 * weight)
+    with_penalty = model.discriminator_losses(x, x, y, y)
+    base = losses.discriminator_loss(model.D_A(x), model.D_A(y), "wgangp")
+    assert float(with_penalty["D_A"]) == pytest.approx(float(base) + 100.0, rel=1e-5)
+
+
+def test_identity_and_cycle_weights_follow_the_reference():
+    model = build_cycle_gan(tiny_config(lambda_A=10, lambda_B=4, lambda_identity=0.5), 1, (32, 32))
+    x = np.random.default_rng(3).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    terms, _, _ = model.generator_losses(x, x[:, ::-1], training=False)
+    idt_b = losses.l1(model.G_AB(x[:, ::-1], training=False), x[:, ::-1])  # G_AB on a B image: weight lambda_B
+    assert float(terms["idt_B"]) == pytest.approx(4 * 0.5 * float(idt_b), rel=1e-4)
+    rec_a = model.G_BA(model.G_AB(x, training=False), training=False)
+    assert float(terms["cycle_A"]) == pytest.approx(10 * float(losses.l1(rec_a, x)), rel=1e-4)
