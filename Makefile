@@ -3,9 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint bench bench-torch clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +24,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q tests
 
+# Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
+bench: $(STAMP)
+	$(BIN)/python -m cyclegan_tf.bench --json bench.json
+
+# The same, with our PyTorch implementation of the reference's training step timed in the same run.
+# PyTorch 2.13.0 is installed into .venv for this target only (these machines carry its CPU wheel).
+bench-torch: $(STAMP)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m cyclegan_tf.bench --torch --json bench-torch.json
+
 lint: $(STAMP)
-	$(BIN)/ruff check cyclegan_tf tests
+	$(BIN)/ruff check cyclegan_tf tests benchmarks
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

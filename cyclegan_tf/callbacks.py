@@ -14,7 +14,8 @@ class Checkpointer(keras.callbacks.Callback):
     """Saves the full training state as `latest` every epoch and every `save_latest_freq` steps,
     and the networks every `save_epoch_freq` epochs and at the last epoch.
 
-    The step count is kept in Python (no device read per batch); `save_now` is also called by
+    The step is the model's `step_counter` (with `--steps-per-execution N`, Keras calls batch
+    callbacks once per N steps, so counting calls would not do). `save_now` is also called by
     the trainer when a run is interrupted.
     """
 
@@ -34,11 +35,13 @@ class Checkpointer(keras.callbacks.Callback):
                                            self.config, training_state=True)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.step += 1
-        if self.step % self.config.save_latest_freq == 0 and self.step % self.steps_per_epoch:
+        before, self.step = self.step, int(self.model.step_counter.numpy())
+        freq = self.config.save_latest_freq
+        if self.step // freq > before // freq and self.step % self.steps_per_epoch:
             self.save_now()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.step = int(self.model.step_counter.numpy())
         done = epoch + 1
         if done % self.config.save_epoch_freq == 0 or done == self.config.total_epochs:
             checkpoints.save_checkpoint(self.model, self.run_dir, f"epoch_{done:03d}", self.step, done,

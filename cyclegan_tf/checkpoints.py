@@ -22,13 +22,14 @@ import os
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from cyclegan_tf.config import TrainConfig, write_text_atomic
 from cyclegan_tf.errors import UserError
 
 NETWORKS = ("G_AB", "G_BA", "D_A", "D_B")
-TRAINING_STATE = ("g_optimizer", "d_optimizer", "pool_A", "pool_B")
+TRAINING_STATE = ("g_optimizer", "d_optimizer", "pool_A", "pool_B", "step_counter")
 ALL_GROUPS = NETWORKS + TRAINING_STATE
 
 
@@ -37,7 +38,10 @@ def variable_groups(model, groups: tuple[str, ...]) -> dict[str, list]:
     out = {}
     for group in groups:
         part = getattr(model, group)
-        out[group] = list(part.variables if group.endswith("optimizer") else part.weights)
+        if isinstance(part, keras.Variable):
+            out[group] = [part]
+        else:
+            out[group] = list(part.variables if group.endswith("optimizer") else part.weights)
     return out
 
 

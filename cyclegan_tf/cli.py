@@ -25,10 +25,13 @@ CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=110)
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow without the oneDNN/CUDA/CPU-feature lines it writes to stderr at start-up.
 
-    Those lines come from C++ before Python logging exists, so fd 2 is redirected around the import;
-    if the import fails, what it wrote is shown after all.
+    Those lines come from C++ before Python logging exists, so fd 2 is redirected around the import
+    and the first look for devices (where a CUDA build on a machine without a GPU reports that cuInit
+    failed); if the import fails, what it wrote is shown after all.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # Level 3 also hides Grappler's "remapper failed" ERROR lines, which TF logs for a fusion it skips
+    # in our discriminators' gradients: harmless, and alarming to read each epoch. Set the variable to see them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "tensorflow" in sys.modules:
         return
     sys.stderr.flush()
@@ -36,7 +39,9 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile(mode="w+b") as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            tensorflow.config.list_physical_devices("GPU")
         except Exception:
             os.dup2(saved, 2)
             captured.seek(0)
@@ -88,7 +93,8 @@ def config_options(command):
     for f in reversed(dataclasses.fields(TrainConfig)):
         meta = dict(f.metadata)
         default = f.default
-        help_text = meta["help"] + ("" if default in (None, False) else f"  [default: {default}]")
+        shown = default in (None, False) or "[default:" in meta["help"]
+        help_text = meta["help"] + ("" if shown else f"  [default: {default}]")
         if f.name == "continue_train":
             decls = _flag_names(f.name) + ["--resume", f.name]
             command = click.option(*decls, is_flag=True, default=None, help=help_text)(command)

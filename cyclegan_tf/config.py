@@ -48,7 +48,8 @@ class TrainConfig:
     cache_mb: int = _opt(2048, "Keep decoded images in memory when they fit in this many MiB.", group="data")
 
     # Run directory
-    name: str = _opt("experiment", "Run name: the run directory is <checkpoints-dir>/<name>.", group="run")
+    name: str = _opt("experiment", "Run name: the run directory is <checkpoints-dir>/<name> [default: the "
+                     "dataset's name, or the dataroot folder's].", group="run")
     checkpoints_dir: str = _opt("./checkpoints", "Where run directories are kept.", group="run")
     save_epoch_freq: int = _opt(5, "Keep a checkpoint every N epochs (the latest is always kept).", group="run")
     save_latest_freq: int = _opt(5000, "Also save the latest checkpoint every N steps within an epoch.",
@@ -83,6 +84,23 @@ class TrainConfig:
     beta1: float = _opt(0.5, "Adam's beta1.")
     continue_train: bool = _opt(False, "Resume the run <name> from its latest checkpoint.", group="run")
 
+    # Speed
+    mixed_precision: str = _opt("off", "Compute in bfloat16 (bf16; CPUs and TPUs) or float16 with loss scaling "
+                                "(fp16; GPUs); auto: fp16 on a GPU, bf16 on a CPU with native bfloat16, else off. "
+                                "Weights, losses, the pool and images stay float32.", ("off", "bf16", "fp16", "auto"),
+                                group="speed")
+    jit_compile: str = _opt("auto", "Compile the training step with XLA; auto: on a GPU, off on a CPU (where it "
+                            "measured slower).", ("auto", "on", "off"), group="speed")
+    steps_per_execution: int = _opt(1, "Training steps per call into the compiled graph.", group="speed")
+
+    # Watching a run (see callbacks.py and report.py)
+    logdir: str | None = _opt(None, "TensorBoard log folder [default: <run dir>/logs].", group="monitor")
+    print_freq: int = _opt(100, "Log the losses (loss_log.csv, TensorBoard) every N steps.", group="monitor")
+    n_samples: int = _opt(4, "Fixed test images shown per domain in each epoch's sample grid.", group="monitor")
+    eval_freq: int = _opt(0, "Evaluate (FID, KID, cycle L1 and PSNR) every N epochs; 0 = never.", group="monitor")
+    feature_extractor: str | None = _opt(None, "Keras model file for FID/KID features [default: InceptionV3 with "
+                                         "ImageNet weights]; see `cyclegan-tf evaluate --help`.", group="monitor")
+
     @property
     def run_dir(self) -> Path:
         return Path(self.checkpoints_dir) / self.name
@@ -95,13 +113,16 @@ class TrainConfig:
         """Checks that no single option can (the CLI's choices cover the rest)."""
         if not self.dataroot and not self.dataset:
             raise UserError("give --dataroot DIR or --dataset NAME")
-        for name in ("load_size", "crop_size", "batch_size", "ngf", "ndf", "save_epoch_freq", "save_latest_freq"):
+        for name in ("load_size", "crop_size", "batch_size", "ngf", "ndf", "save_epoch_freq", "save_latest_freq",
+                     "steps_per_execution", "print_freq", "n_samples"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
             raise UserError("--n-epochs plus --n-epochs-decay must be at least 1")
         if self.pool_size < 0:
             raise UserError("--pool-size must be 0 or more")
+        if self.eval_freq < 0:
+            raise UserError("--eval-freq must be 0 (never) or more")
         if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
             raise UserError(f"--crop-size {self.crop_size} is larger than --load-size {self.load_size}")
 

@@ -1,18 +1,42 @@
-"""Datasets by name: where they live, and the settings a small dataset needs to train well.
+"""Datasets by name: the reference's registry, where each lives, downloading on first use, and presets.
 
-`demo` is generated on first use (see `demo.py`). Other names are read from `<data dir>/<name>`.
+`demo` is generated on first use (see `demo.py`). The reference's CycleGAN and pix2pix datasets are
+downloaded on first use into the data dir ($CYCLEGAN_TF_DATA, else ~/.cache/cyclegan-tf/datasets, or
+`--data-dir`); any other name is read from `<data dir>/<name>`. Three names exist both as a CycleGAN
+(unpaired) and a pix2pix (aligned) dataset: facades, maps and cityscapes. They are told apart by `kind`
+and kept apart on disk:
+
+    <data dir>/NAME            unpaired (CycleGAN): trainA/ trainB/ testA/ testB/
+    <data dir>/pix2pix/NAME    aligned (pix2pix): train/ val/ test/ of A|B side-by-side images
+
+(mini_pix2pix and mini_colorization come from the CycleGAN server and sit at `<data dir>/NAME`.)
+`datasets.sh` and the `cyclegan-tf datasets` commands read this registry; it is the only list of names.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cyclegan_tf import demo
 from cyclegan_tf.config import TrainConfig, default_data_dir
+from cyclegan_tf.download import ArchiveError, DownloadError, extract_archive, fetch, part_path
 from cyclegan_tf.errors import UserError
 
 DEMO = "demo"
+DEFAULT_MIRROR = "http://efrosgans.eecs.berkeley.edu"
+MIRROR_ENV = "CYCLEGAN_TF_MIRROR"  # replaces DEFAULT_MIRROR in every URL
+KINDS = ("unpaired", "aligned", "single")
+LAYOUTS = {  # the folder a complete dataset of each kind has, and how to describe its layout
+    "unpaired": ("trainA", "trainA/ trainB/ testA/ testB/"),
+    "aligned": ("train", "train/ val/ test/ with A|B side-by-side images"),
+    "single": ("train", "train/ test/ (one image per file)"),
+}
+DOWNLOADS = ".downloads"  # archives (and their .part files) inside the data dir
 
 # Options a dataset brings when the user does not give them. The demo's are sized for a CPU:
 # 64 px images, a slim ResNet-6 generator and a few epochs (about 5 minutes on 2 cores).
@@ -21,38 +45,232 @@ PRESETS: dict[str, dict[str, Any]] = {
                n_epochs=4, n_epochs_decay=4, lr=5e-4, save_epoch_freq=4, seed=0),
 }
 
-# The reference's unpaired datasets (downloading them is a separate feature).
-REFERENCE_DATASETS = (
-    "ae_photos", "apple2orange", "summer2winter_yosemite", "horse2zebra", "monet2photo", "cezanne2photo",
-    "ukiyoe2photo", "vangogh2photo", "maps", "cityscapes", "facades", "iphone2dslr_flower", "mini",
-)
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """One downloadable dataset of the reference."""
+
+    name: str
+    kind: str  # "unpaired" (CycleGAN), "aligned" (pix2pix A|B), "single" (colorization)
+    source: str  # "cyclegan" (zip) or "pix2pix" (tar.gz): the reference's two download scripts
+    size_mb: int  # approximate archive size
+    manual: bool = False  # licence: cannot be downloaded automatically (cityscapes)
+
+    @property
+    def key(self) -> str:
+        """Unique id and folder below the data dir: NAME, or pix2pix/NAME for the pix2pix downloads."""
+        return f"pix2pix/{self.name}" if self.source == "pix2pix" else self.name
+
+    @property
+    def archive_name(self) -> str:
+        return self.name + (".tar.gz" if self.source == "pix2pix" else ".zip")
+
+    def url(self, mirror: str | None = None) -> str:
+        """The archive's URL; `mirror` (or $CYCLEGAN_TF_MIRROR) replaces http://efrosgans.eecs.berkeley.edu."""
+        base = (mirror or os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR).rstrip("/")
+        return f"{base}/{self.source}/datasets/{self.archive_name}"
+
+
+def _registry() -> dict[str, DatasetInfo]:
+    cyclegan = [  # name, kind, approximate MB
+        ("ae_photos", "unpaired", 10), ("apple2orange", "unpaired", 78), ("summer2winter_yosemite", "unpaired", 133),
+        ("horse2zebra", "unpaired", 117), ("monet2photo", "unpaired", 305), ("cezanne2photo", "unpaired", 280),
+        ("ukiyoe2photo", "unpaired", 293), ("vangogh2photo", "unpaired", 307), ("maps", "unpaired", 1480),
+        ("cityscapes", "unpaired", 0), ("facades", "unpaired", 35), ("iphone2dslr_flower", "unpaired", 340),
+        ("mini", "unpaired", 1), ("mini_pix2pix", "aligned", 1), ("mini_colorization", "single", 1),
+    ]
+    pix2pix = [("facades", 30), ("cityscapes", 0), ("maps", 250), ("edges2shoes", 2170),
+               ("edges2handbags", 8600), ("night2day", 1950)]
+    infos = [DatasetInfo(n, k, "cyclegan", mb, manual=n == "cityscapes") for n, k, mb in cyclegan]
+    infos += [DatasetInfo(n, "aligned", "pix2pix", mb, manual=n == "cityscapes") for n, mb in pix2pix]
+    return {info.key: info for info in infos}
+
+
+REGISTRY: dict[str, DatasetInfo] = _registry()
+# Kept for callers of the first version: the CycleGAN server's names.
+REFERENCE_DATASETS = tuple(info.name for info in REGISTRY.values() if info.source == "cyclegan")
 
 
 def preset(name: str | None) -> dict[str, Any]:
     return dict(PRESETS.get(name or "", {}))
 
 
-def dataset_dir(name: str, data_dir: str | Path | None = None) -> Path:
-    """The folder of a named dataset, generating the demo dataset there if it is missing."""
-    root = Path(data_dir) if data_dir else default_data_dir()
-    folder = root / name
+def lookup(name: str, kind: str | None = None) -> DatasetInfo | None:
+    """The registry entry for `name` ("facades" or "pix2pix/facades") of `kind` (None: any, unpaired first)."""
+    if kind is not None and kind not in KINDS:
+        raise UserError(f"unknown dataset kind {kind!r}: one of {', '.join(KINDS)}")
+    if name in REGISTRY and REGISTRY[name].name != name:  # "pix2pix/NAME" names one entry exactly
+        info = REGISTRY[name]
+        return info if kind in (None, info.kind) else None
+    candidates = [info for info in REGISTRY.values() if info.name == name and kind in (None, info.kind)]
+    candidates.sort(key=lambda info: KINDS.index(info.kind))
+    return candidates[0] if candidates else None
+
+
+def data_root(data_dir: str | Path | None = None) -> Path:
+    return Path(data_dir).expanduser() if data_dir else default_data_dir()
+
+
+def dataset_folder(name: str, data_dir: str | Path | None = None, kind: str | None = "unpaired") -> Path:
+    """Where dataset `name` of `kind` lives (downloaded or placed by hand), whether or not it is there yet."""
+    info = lookup(name, kind)
+    if info is not None:
+        return data_root(data_dir) / info.key
+    if kind == "aligned" and not name.startswith("pix2pix/"):
+        return data_root(data_dir) / "pix2pix" / name
+    return data_root(data_dir) / name
+
+
+def is_complete(folder: Path, kind: str) -> bool:
+    """A dataset folder is usable once its first split exists (downloads appear there by one rename)."""
+    return (folder / LAYOUTS[kind][0]).is_dir()
+
+
+def manual_steps(info: DatasetInfo, folder: Path) -> str:
+    """Cityscapes' licence forbids redistribution: how to make the dataset by hand, as the reference says."""
+    if info.kind == "aligned":
+        result = f"put its train/ and val/ folders (A|B images) in {folder}"
+    else:
+        result = f"put trainA/ trainB/ in {folder} and rename valA/ valB/ to testA/ testB/ there"
+    return (f"{info.name!r} cannot be downloaded automatically (the Cityscapes licence requires registration): "
+            "register at https://www.cityscapes-dataset.com, download gtFine_trainvaltest.zip and "
+            "leftImg8bit_trainvaltest.zip, unzip them, run the reference's datasets/prepare_cityscapes_dataset.py "
+            "--gtFine_dir gtFine --leftImg8bit_dir leftImg8bit --output_dir OUT (it writes train/ val/ and trainA/ "
+            f"trainB/ valA/ valB/), then {result}")
+
+
+def placement_hint(info: DatasetInfo, folder: Path, url: str) -> str:
+    """How to get the data without this tool: one sentence for every network error."""
+    return (f"Check the connection, or use a mirror ({MIRROR_ENV}=URL or --mirror URL), or place the data by hand: "
+            f"download {url} elsewhere and unpack it so that {folder} holds {LAYOUTS[info.kind][1]} "
+            "(or train with --dataroot DIR)")
+
+
+def resolve_dataset(name: str, data_dir: str | Path | None = None, kind: str | None = "unpaired",
+                    download: bool = True, mirror: str | None = None, timeout: float = 30.0,
+                    keep_archive: bool = False, progress: bool | None = None) -> Path:
+    """The folder of dataset `name`, downloading and extracting it on first use (a cached one makes no request).
+
+    `kind`: "unpaired" for CycleGAN (the default), "aligned" for pix2pix, None for whichever the name has.
+    """
     if name == DEMO:
+        folder = data_root(data_dir) / DEMO
         if not (folder / "testB").is_dir():
             demo.make_demo_dataset(folder)
         return folder
-    if (folder / "trainA").is_dir():
+    info = lookup(name, kind)
+    folder = dataset_folder(name, data_dir, kind)
+    if is_complete(folder, info.kind if info else kind or "unpaired"):
         return folder
-    known = " (one of the reference's datasets)" if name in REFERENCE_DATASETS else ""
-    raise UserError(
-        f"dataset {name!r}{known} not found at {folder}: put its trainA/ trainB/ testA/ testB/ folders there, "
-        f"or pass --dataroot DIR (automatic download is not available yet)"
-    )
+    if info is None:
+        raise UserError(_not_found(name, kind, folder))
+    if info.manual:
+        raise UserError(manual_steps(info, folder))
+    if not download:
+        raise UserError(f"dataset {info.key!r} is not downloaded yet ({folder}): run cyclegan-tf datasets "
+                        f"download {info.key}")
+    return _download(info, folder, mirror, timeout, keep_archive, progress)
+
+
+def _not_found(name: str, kind: str | None, folder: Path) -> str:
+    other = lookup(name, None)
+    if other is not None:  # a registry name of another kind, e.g. edges2shoes asked for as unpaired
+        return (f"{name!r} is a {other.kind} dataset ({LAYOUTS[other.kind][1]}), not a {kind} one "
+                f"({LAYOUTS[kind or 'unpaired'][1]}); `cyclegan-tf datasets list` shows every name and kind")
+    layout = LAYOUTS[kind or "unpaired"][1]
+    return (f"dataset {name!r} not found at {folder}: put its {layout} there, or pass --dataroot DIR "
+            "(`cyclegan-tf datasets list` shows the names that download by themselves)")
+
+
+def _download(info: DatasetInfo, folder: Path, mirror: str | None, timeout: float, keep_archive: bool,
+              progress: bool | None) -> Path:
+    url = info.url(mirror)
+    archive = folder.parent / DOWNLOADS / info.archive_name
+    if folder.exists() and any(folder.iterdir()):
+        raise UserError(f"{folder} exists but holds no {LAYOUTS[info.kind][0]}/: move it away (or complete it "
+                        f"by hand: {LAYOUTS[info.kind][1]}) and run again")
+    try:
+        archive.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create {archive.parent}: {error.strerror or error} (choose another --data-dir)") \
+            from None
+    if not archive.exists():
+        try:
+            fetch(url, archive, timeout=timeout, progress=progress)
+        except DownloadError as error:
+            raise DownloadError(f"{error}. {placement_hint(info, folder, url)}") from None
+    try:
+        extract_archive(archive, folder, expect=(LAYOUTS[info.kind][0],))
+    except ArchiveError as error:
+        archive.unlink(missing_ok=True)  # damaged: the next attempt downloads it again
+        raise ArchiveError(f"{error}. The archive was deleted: run the command again to download it again") \
+            from None
+    if not keep_archive:
+        archive.unlink(missing_ok=True)
+    _remove_if_empty(archive.parent)
+    return folder
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class Status:
+    """A registry entry as `datasets list` shows it."""
+
+    info: DatasetInfo
+    folder: Path
+    state: str  # "cached" | "partial download" | "not downloaded" | "manual (licence)"
+
+
+def statuses(data_dir: str | Path | None = None) -> list[Status]:
+    root = data_root(data_dir)
+    result = []
+    for info in REGISTRY.values():
+        folder = root / info.key
+        if is_complete(folder, info.kind):
+            state = "cached"
+        elif info.manual:
+            state = "manual (licence)"
+        elif part_path(root / DOWNLOADS / info.archive_name).exists() or (root / DOWNLOADS / info.archive_name).exists():
+            state = "partial download"
+        else:
+            state = "not downloaded"
+        result.append(Status(info, folder, state))
+    return result
+
+
+def remove_dataset(name: str, data_dir: str | Path | None = None, kind: str | None = None,
+                   confirm: Callable[[Path], bool] | None = None) -> Path:
+    """Delete a downloaded dataset's folder (and leftover archive), e.g. to download it again."""
+    info = lookup(name, kind)
+    folder = dataset_folder(name, data_dir, kind)
+    if info is None or not folder.exists():
+        raise UserError(f"nothing to remove: no dataset {name!r} at {folder}")
+    if confirm is None or confirm(folder):
+        shutil.rmtree(folder)
+        for leftover in (folder.parent / DOWNLOADS / info.archive_name,):
+            leftover.unlink(missing_ok=True)
+            part_path(leftover).unlink(missing_ok=True)
+    return folder
+
+
+def dataset_dir(name: str, data_dir: str | Path | None = None, kind: str | None = "unpaired",
+                download: bool = True) -> Path:
+    """The folder of a named dataset: the demo is generated, the reference's are downloaded on first use."""
+    return resolve_dataset(name, data_dir, kind=kind, download=download)
 
 
 def resolve_dataroot(cfg: TrainConfig) -> Path:
+    """The training data folder of a run: --dataroot as given, or --dataset NAME resolved (and downloaded)."""
     if cfg.dataroot:
         root = Path(cfg.dataroot)
         if not root.is_dir():
             raise UserError(f"--dataroot folder not found: {root}")
         return root
-    return dataset_dir(cfg.dataset, cfg.data_dir)
+    kind = "aligned" if getattr(cfg, "model", "cycle_gan") == "pix2pix" else "unpaired"
+    return dataset_dir(cfg.dataset, cfg.data_dir, kind=kind)

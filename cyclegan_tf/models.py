@@ -81,6 +81,9 @@ class CycleGAN(keras.Model):
             self.pool_A.build((None, *image_shape, G_BA.output_shape[-1]))
             self.pool_B.build((None, *image_shape, G_AB.output_shape[-1]))
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
+        # Training steps taken. Not the optimizers' `iterations`: under float16 loss scaling those skip
+        # the steps whose gradients overflowed, and checkpoints and epochs count every step.
+        self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter")
 
     @property
     def generators(self) -> list[keras.Model]:
@@ -152,6 +155,7 @@ class CycleGAN(keras.Model):
             d_loss = self.d_optimizer.scale_loss(tf.add_n(list(d_terms.values())))
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=False))
 
+        self.step_counter.assign_add(1)
         for name, value in {**g_terms, **d_terms}.items():
             self.trackers[name].update_state(value)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
@@ -182,16 +186,52 @@ def build_networks(cfg: TrainConfig) -> dict[str, keras.Model]:
     }
 
 
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); without it oneDNN emulates it."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def dtype_policy(mixed_precision: str) -> str:
+    """The Keras dtype policy for `--mixed-precision` off|bf16|fp16|auto."""
+    if mixed_precision == "auto":
+        if tf.config.list_physical_devices("GPU"):
+            mixed_precision = "fp16"
+        else:
+            mixed_precision = "bf16" if cpu_has_native_bfloat16() else "off"
+    policies = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+    if mixed_precision not in policies:
+        raise ValueError(f"mixed_precision must be off, bf16, fp16 or auto, not {mixed_precision!r}")
+    return policies[mixed_precision]
+
+
 def build_cycle_gan(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None) -> CycleGAN:
-    """A compiled CycleGAN with the reference's optimizers and learning-rate schedule."""
+    """A compiled CycleGAN with the reference's optimizers and learning-rate schedule.
+
+    Under mixed precision the layers compute in bfloat16/float16 while variables stay float32;
+    generator and discriminator outputs, losses and the image pools are float32 (see `networks`).
+    """
     weights = CycleLossWeights(gan_mode=cfg.gan_mode, lambda_A=cfg.lambda_A, lambda_B=cfg.lambda_B,
                                lambda_identity=cfg.lambda_identity)
-    model = CycleGAN(**build_networks(cfg), weights=weights, pool_size=cfg.pool_size,
-                     image_shape=image_shape, seed=cfg.seed)
+    policy = dtype_policy(cfg.mixed_precision)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)  # layers take the policy when they are made
+    try:
+        networks = build_networks(cfg)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    model = CycleGAN(**networks, weights=weights, pool_size=cfg.pool_size, image_shape=image_shape, seed=cfg.seed)
 
     def adam():
         schedule = LinearDecay(cfg.lr, steps_per_epoch, cfg.n_epochs, cfg.n_epochs_decay)
-        return keras.optimizers.Adam(schedule, beta_1=cfg.beta1, beta_2=0.999)
+        optimizer = keras.optimizers.Adam(schedule, beta_1=cfg.beta1, beta_2=0.999)
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+        return keras.optimizers.LossScaleOptimizer(optimizer) if policy == "mixed_float16" else optimizer
 
-    model.compile(g_optimizer=adam(), d_optimizer=adam())
+    jit = {"auto": "auto", "on": True, "off": False}[cfg.jit_compile]
+    model.compile(g_optimizer=adam(), d_optimizer=adam(), jit_compile=jit,
+                  steps_per_execution=cfg.steps_per_execution)
     return model

@@ -48,7 +48,12 @@ class TrainResult:
 
 
 def make_config(given: dict[str, Any]) -> TrainConfig:
-    """A config from user options (None = not given): over a dataset's preset, or over the saved run on resume."""
+    """A config from user options (None = not given): over a dataset's preset, or over the saved run on resume.
+
+    Without `--name`, a run is named after its dataset (or its dataroot folder).
+    """
+    if not given.get("name") and (given.get("dataset") or given.get("dataroot")):
+        given = {**given, "name": given.get("dataset") or Path(given["dataroot"]).resolve().name}
     if not given.get("continue_train"):
         return TrainConfig.from_options(given, preset(given.get("dataset")))
     run_dir = TrainConfig.from_options({k: given.get(k) for k in ("name", "checkpoints_dir")}).run_dir
@@ -91,7 +96,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
     step = 0
     if cfg.continue_train:
         checkpoints.restore(latest, checkpoints.variable_groups(model, checkpoints.ALL_GROUPS))
-        step = int(model.g_optimizer.iterations.numpy())
+        step = int(model.step_counter.numpy())
         log.info("resuming %s at step %d (epoch %d)", cfg.run_dir, step, step // data.steps_per_epoch + 1)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(cfg.run_dir / "config.json")

@@ -79,3 +79,11 @@ def test_real_process_prints_one_line_and_no_tensorflow_noise(args, code):
     else:  # click's usage hint, then the error
         assert lines[0].startswith("Usage:") and len(lines) == 3, done.stderr
     assert lines[-1].startswith("Error:") and "Traceback" not in done.stderr
+
+
+def test_run_is_named_after_its_dataset(tmp_path):
+    from cyclegan_tf.train import make_config
+
+    assert make_config({"dataset": "demo"}).name == "demo"
+    assert make_config({"dataroot": str(tmp_path / "horse2zebra")}).name == "horse2zebra"
+    assert make_config({"dataset": "demo", "name": "mine"}).name == "mine"

@@ -92,13 +92,14 @@ def test_interrupt_then_resume_continues_exactly(tmp_path, data_dir):
         for restored, original in pairs:
             np.testing.assert_array_equal(restored.numpy(), original.numpy())
     assert int(fresh.g_optimizer.iterations.numpy()) == int(fresh.d_optimizer.iterations.numpy()) == 9
+    assert int(fresh.step_counter.numpy()) == 9
     assert float(fresh.g_optimizer.learning_rate) == pytest.approx(cfg.lr * (1 - 1 / 2))  # epoch 2 of 1 + 1
     assert int(fresh.pool_A.count.numpy()) == 9
 
     # Resuming finishes epoch 2 (3 steps) and stops at the planned end.
     result = train(cfg, verbose=0)
     assert result.step == 12 and result.epoch == 2
-    assert int(result.model.g_optimizer.iterations.numpy()) == 12
+    assert int(result.model.g_optimizer.iterations.numpy()) == int(result.model.step_counter.numpy()) == 12
     assert result.history["lr"] == pytest.approx([cfg.lr / 2])
     # Training longer from there: more epochs of decay, the counters go on.
     longer = make_config({"name": "small", "checkpoints_dir": str(tmp_path), "continue_train": True,
@@ -157,5 +158,5 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, data_dir):
     cfg = make_config({"name": "small", "checkpoints_dir": str(tmp_path), "continue_train": True})
     model = build_cycle_gan(cfg, 6, (32, 32))
     checkpoints.restore(latest, checkpoints.variable_groups(model, checkpoints.ALL_GROUPS))
-    assert int(model.g_optimizer.iterations.numpy()) == checkpoints.read_state(latest)["step"]
+    assert int(model.step_counter.numpy()) == checkpoints.read_state(latest)["step"]
     assert os.path.isfile(tmp_path / "small" / "config.json")

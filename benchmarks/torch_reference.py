@@ -1,0 +1,184 @@
+"""The reference CycleGAN training step in PyTorch, for `make bench-torch` to time beside ours.
+
+Our own PyTorch implementation of what pytorch-CycleGAN-and-pix2pix runs by default: ResNet-9
+generators and 70x70 PatchGANs with non-affine instance norm, LSGAN, cycle and identity L1,
+a 50-image pool, Adam(2e-4, 0.5), eager mode, float32, batch 1. The networks are checked against
+the reference's parameter counts (at ngf = ndf = 64) before anything is timed, so the two
+implementations do the same work.
+
+Prints one JSON line: seconds per training step, inference images/s, peak RSS.
+Usage: python benchmarks/torch_reference.py --size 256 --steps 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import time
+
+import torch
+from torch import nn
+
+REFERENCE_PARAMETERS = {"generator": 11_378_179, "discriminator": 2_764_737}  # ngf = ndf = 64
+
+
+def norm(channels: int) -> nn.Module:
+    return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=True), norm(channels), nn.ReLU(True),
+            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=True), norm(channels),
+        )
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+def resnet_generator(ngf: int = 64, blocks: int = 9) -> nn.Module:
+    layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=True), norm(ngf), nn.ReLU(True)]
+    for i in range(2):
+        width = ngf * 2**i
+        layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1, bias=True), norm(width * 2), nn.ReLU(True)]
+    layers += [ResidualBlock(ngf * 4) for _ in range(blocks)]
+    for i in range(2):
+        width = ngf * 2 ** (2 - i)
+        layers += [nn.ConvTranspose2d(width, width // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
+                   norm(width // 2), nn.ReLU(True)]
+    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+
+def patchgan(ndf: int = 64, n_layers: int = 3) -> nn.Module:
+    layers = [nn.Conv2d(3, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+    width = ndf
+    for n in range(1, n_layers + 1):
+        out = ndf * min(2**n, 8)
+        layers += [nn.Conv2d(width, out, 4, stride=2 if n < n_layers else 1, padding=1, bias=True), norm(out),
+                   nn.LeakyReLU(0.2, True)]
+        width = out
+    layers += [nn.Conv2d(width, 1, 4, stride=1, padding=1)]
+    return nn.Sequential(*layers)
+
+
+def init_normal(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+def adam(*nets: nn.Module) -> torch.optim.Adam:
+    """One optimizer for a pair of networks, with the reference's settings."""
+    return torch.optim.Adam([p for net in nets for p in net.parameters()], 2e-4, betas=(0.5, 0.999))
+
+
+class ImagePool:
+    """The reference's history of fakes: fill to 50, then swap with probability 0.5."""
+
+    def __init__(self, size: int = 50):
+        self.size, self.images = size, []
+
+    def query(self, images: torch.Tensor) -> torch.Tensor:
+        out = []
+        for image in images:
+            image = image.unsqueeze(0)
+            if len(self.images) < self.size:
+                self.images.append(image)
+                out.append(image)
+            elif random.random() > 0.5:
+                i = random.randrange(self.size)
+                out.append(self.images[i].clone())
+                self.images[i] = image
+            else:
+                out.append(image)
+        return torch.cat(out, 0)
+
+
+class CycleGANStep:
+    """`optimize_parameters` of the reference's CycleGANModel with its default options."""
+
+    def __init__(self, ngf: int = 64):
+        self.G_A, self.G_B = resnet_generator(ngf), resnet_generator(ngf)
+        self.D_A, self.D_B = patchgan(ngf), patchgan(ngf)
+        for net in (self.G_A, self.G_B, self.D_A, self.D_B):
+            net.apply(init_normal)
+        self.opt_G = adam(self.G_A, self.G_B)
+        self.opt_D = adam(self.D_A, self.D_B)
+        self.pool_A, self.pool_B = ImagePool(), ImagePool()
+        self.mse, self.l1 = nn.MSELoss(), nn.L1Loss()
+
+    def gan(self, logits: torch.Tensor, real: bool) -> torch.Tensor:
+        return self.mse(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+    def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        return 0.5 * (self.gan(D(real), True) + self.gan(D(fake.detach()), False))
+
+    def __call__(self, real_A: torch.Tensor, real_B: torch.Tensor) -> None:
+        fake_B = self.G_A(real_A)
+        rec_A = self.G_B(fake_B)
+        fake_A = self.G_B(real_B)
+        rec_B = self.G_A(fake_A)
+        for D in (self.D_A, self.D_B):
+            D.requires_grad_(False)
+        self.opt_G.zero_grad()
+        lam, idt = 10.0, 0.5
+        loss_G = (self.gan(self.D_A(fake_B), True) + self.gan(self.D_B(fake_A), True)
+                  + lam * self.l1(rec_A, real_A) + lam * self.l1(rec_B, real_B)
+                  + lam * idt * self.l1(self.G_A(real_B), real_B) + lam * idt * self.l1(self.G_B(real_A), real_A))
+        loss_G.backward()
+        self.opt_G.step()
+        for D in (self.D_A, self.D_B):
+            D.requires_grad_(True)
+        self.opt_D.zero_grad()
+        self.discriminator_loss(self.D_A, real_B, self.pool_B.query(fake_B)).backward()
+        self.discriminator_loss(self.D_B, real_A, self.pool_A.query(fake_A)).backward()
+        self.opt_D.step()
+
+
+def count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--ngf", type=int, default=64)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    random.seed(0)
+    step = CycleGANStep(args.ngf)
+    if args.ngf == 64:
+        got = {"generator": count(step.G_A), "discriminator": count(step.D_A)}
+        assert got == REFERENCE_PARAMETERS, f"parameter counts {got} differ from the reference's"
+    real_A, real_B = (torch.rand(1, 3, args.size, args.size) * 2 - 1 for _ in range(2))
+    for _ in range(2):
+        step(real_A, real_B)
+    started = time.perf_counter()
+    for _ in range(args.steps):
+        step(real_A, real_B)
+    step_seconds = (time.perf_counter() - started) / args.steps
+
+    step.G_A.eval()
+    with torch.no_grad():
+        for _ in range(2):
+            step.G_A(real_A)
+        started = time.perf_counter()
+        repeats = max(3, args.steps)
+        for _ in range(repeats):
+            step.G_A(real_A)
+        infer_seconds = (time.perf_counter() - started) / repeats
+    print(json.dumps({
+        "size": args.size, "train_step_s": step_seconds, "infer_img_s": 1.0 / infer_seconds,
+        "torch_version": torch.__version__.split("+")[0], "threads": torch.get_num_threads(),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }))
+
+
+if __name__ == "__main__":
+    main()
