@@ -52,10 +52,12 @@ class Case:
     precision: str  # "off" (float32) or "bf16" / "fp16"
     steps: int = 10
     ngf: int = 64
+    xla: bool = False
 
     @property
     def label(self) -> str:
-        return f"{self.net_g} {self.size}px {'float32' if self.precision == 'off' else self.precision}"
+        precision = "float32" if self.precision == "off" else self.precision
+        return f"{self.net_g} {self.size}px {precision}{' XLA' if self.xla else ''}"
 
 
 def generator_for_size(net_g: str, size: int) -> str:
@@ -87,7 +89,7 @@ def measure_training(case: Case) -> dict:
     from cyclegan_tf.networks import count_multiply_adds
 
     cfg = TrainConfig(dataset="bench", netG=case.net_g, ngf=case.ngf, ndf=case.ngf, mixed_precision=case.precision,
-                      crop_size=case.size, load_size=case.size, seed=0)
+                      crop_size=case.size, load_size=case.size, jit_compile="on" if case.xla else "off", seed=0)
     model = build_cycle_gan(cfg, steps_per_epoch=1000, image_shape=(case.size, case.size))
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (2, 1, case.size, case.size, 3)).astype("float32")
@@ -126,7 +128,7 @@ def measure_inference(case: Case, repeats: int | None = None) -> dict:
     keras.config.set_dtype_policy(dtype_policy(case.precision))
     norm = "instance"
     generator = define_generator(case.net_g, 3, 3, case.ngf, norm, False)
-    run = tf.function(lambda x: generator(x, training=False))
+    run = tf.function(lambda x: generator(x, training=False), jit_compile=case.xla)
     x = tf.random.uniform((1, case.size, case.size, 3), -1, 1)
     for _ in range(2):
         run(x).numpy()
@@ -218,8 +220,11 @@ def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
 
 
 def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: int, ngf: int,
-              with_torch: bool, progress=print) -> dict:
-    """Every measurement of the table; returns the raw numbers."""
+              with_torch: bool, xla: bool = False, progress=print) -> dict:
+    """Every measurement of the table; returns the raw numbers.
+
+    With `xla`, the first network is also measured compiled with XLA at each size and precision.
+    """
     results: dict = {"rows": [], "conv_peak": {}, "pipeline": {}, "torch": {}}
     for precision in precisions:
         results["conv_peak"][precision] = in_subprocess("conv", {"precision": precision})
@@ -229,8 +234,10 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
         progress(f"input pipeline {size}px: {results['pipeline'][size]['pipeline_cached_img_s']:.0f} img/s")
     for net in nets:
         for size in sizes:
-            for precision in precisions:
-                case = Case(generator_for_size(net, size), size, precision, steps, ngf)
+            for precision, compiled in [(p, x) for p in precisions for x in (False, True) if not x or xla]:
+                if compiled and net != nets[0]:
+                    continue
+                case = Case(generator_for_size(net, size), size, precision, steps, ngf, compiled)
                 train = in_subprocess("train", asdict(case))
                 infer = in_subprocess("infer", asdict(case))
                 row = {**asdict(case), "label": case.label, **train, "infer_img_s": infer["infer_img_s"],
@@ -303,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=8, help="timed training steps per configuration")
     parser.add_argument("--ngf", type=int, default=64, help="ngf = ndf of every network")
     parser.add_argument("--torch", action="store_true", help="also run the PyTorch reference (needs torch)")
+    parser.add_argument("--xla", action="store_true", help="also measure the first network compiled with XLA")
     parser.add_argument("--json", type=Path, help="also save the raw numbers here")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -310,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(run_one(args.one[0], json.loads(args.one[1]))))
         return
     print(f"machine: {machine_description()}", flush=True)
-    results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch,
+    results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch, args.xla,
                         progress=lambda line: print("  " + line, flush=True))
     results["machine"] = machine_description()
     print()

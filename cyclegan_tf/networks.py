@@ -51,17 +51,18 @@ class _Blocks:
         # all; we keep it there, the one deliberate difference.)
         self.use_bias = norm != "batch"
 
-    def conv(self, x, filters: int, kernel: int, stride: int = 1, pad: int = 0, *, name: str, use_bias=None):
+    def conv(self, x, filters: int, kernel: int, stride: int = 1, pad: int = 0, *, name: str, use_bias=None,
+             dtype=None):
         """A convolution with PyTorch's symmetric zero padding of `pad` pixels."""
         if pad:
             x = layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
         return layers.Conv2D(
             filters, kernel, strides=stride, padding="valid",
             use_bias=self.use_bias if use_bias is None else use_bias,
-            kernel_initializer=kernel_initializer(self.init_type, self.init_gain), name=name,
+            kernel_initializer=kernel_initializer(self.init_type, self.init_gain), name=name, dtype=dtype,
         )(x)
 
-    def conv_transpose(self, x, filters: int, kernel: int, crop: tuple, *, name: str, use_bias=None):
+    def conv_transpose(self, x, filters: int, kernel: int, crop: tuple, *, name: str, use_bias=None, dtype=None):
         """A stride-2 transposed convolution cropped as PyTorch's padding/output_padding do.
 
         `crop` is ((top, bottom), (left, right)) removed from the full (`valid`) output.
@@ -69,9 +70,9 @@ class _Blocks:
         x = layers.Conv2DTranspose(
             filters, kernel, strides=2, padding="valid",
             use_bias=self.use_bias if use_bias is None else use_bias,
-            kernel_initializer=kernel_initializer(self.init_type, self.init_gain), name=name,
+            kernel_initializer=kernel_initializer(self.init_type, self.init_gain), name=name, dtype=dtype,
         )(x)
-        return layers.Cropping2D(crop, name=f"{name}_crop")(x)
+        return layers.Cropping2D(crop, name=f"{name}_crop", dtype=dtype)(x)
 
     def norm(self, x, *, name: str):
         if self.norm_type == "instance":
@@ -108,13 +109,17 @@ def resnet_generator(
             y = layers.Dropout(0.5, name=f"{p}_dropout")(y)
         y = ReflectionPadding2D(1, name=f"{p}_reflect2")(y)
         y = b.norm(b.conv(y, width, 3, name=f"{p}_conv2"), name=f"{p}_norm2")
-        x = layers.Add(name=f"{p}_add")([x, y])
+        # The residual stream is summed in float32 under mixed precision: in bfloat16 each block's
+        # addition would round away what the earlier blocks added.
+        x = layers.Add(name=f"{p}_add", dtype="float32")([x, y])
     for i in range(2):
         # PyTorch ConvTranspose2d(3, stride 2, padding 1, output_padding 1): crop one row/column top-left.
         x = b.conv_transpose(x, ngf * 2 ** (1 - i), 3, ((1, 0), (1, 0)), name=f"up{i + 1}_deconv")
         x = layers.ReLU(name=f"up{i + 1}_relu")(b.norm(x, name=f"up{i + 1}_norm"))
     x = ReflectionPadding2D(3, name="head_reflect")(x)
-    x = b.conv(x, output_nc, 7, name="head_conv", use_bias=True)
+    # The image-producing layer computes in float32 under mixed precision: bfloat16's step near +-1 is
+    # 2**-7, a whole grey level, and it costs about 1% of the generator's multiply-adds.
+    x = b.conv(x, output_nc, 7, name="head_conv", use_bias=True, dtype="float32")
     outputs = layers.Activation("tanh", dtype="float32", name="tanh")(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -151,7 +156,8 @@ def unet_generator(
     for level in reversed(range(num_downs)):
         x = layers.ReLU(name=f"up{level}_relu")(x)
         if level == 0:
-            x = b.conv_transpose(x, outer[0], 4, crop, name="up0_deconv", use_bias=True)
+            # float32 under mixed precision, as the ResNet's head: it writes the image.
+            x = b.conv_transpose(x, outer[0], 4, crop, name="up0_deconv", use_bias=True, dtype="float32")
             break
         x = b.conv_transpose(x, outer[level], 4, crop, name=f"up{level}_deconv")
         x = b.norm(x, name=f"up{level}_norm")

@@ -26,6 +26,7 @@ def test_mixed_precision_step_is_finite_with_float32_outputs_and_weights(precisi
     assert all(np.isfinite(v[-1]) for v in history.values())
     x = np.zeros((1, 32, 32, 3), "float32")
     assert model.G_AB.get_layer("stem_conv").compute_dtype == compute
+    assert model.G_AB.get_layer("head_conv").compute_dtype == "float32"  # the layer that writes the image
     assert model.G_AB(x).dtype == tf.float32 and model.D_A(x).dtype == tf.float32
     assert all(w.dtype == "float32" for w in model.G_AB.weights)
     assert model.pool_A.images.dtype == "float32"
@@ -83,10 +84,11 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
 
     out = tmp_path / "bench.json"
     bench.main(["--nets", "resnet_6blocks", "--sizes", "32", "--precisions", "off", "--ngf", "4", "--steps", "2",
-                "--json", str(out)])
+                "--xla", "--json", str(out)])
     results = json.loads(out.read_text())
-    (row,) = results["rows"]
-    assert row["label"] == "resnet_6blocks 32px float32"
+    row, xla_row = results["rows"]
+    assert row["label"] == "resnet_6blocks 32px float32" and xla_row["label"] == "resnet_6blocks 32px float32 XLA"
+    assert xla_row["train_step_s"] > 0 and xla_row["infer_img_s"] > 0
     assert row["train_step_s"] > 0 and row["infer_img_s"] > 0 and row["train_peak_rss_mib"] > 100
     # FLOPs per step: 2 FLOPs per multiply-add x 3 (trained pass) x 6 passes x (G + D) multiply-adds.
     g = define_generator("resnet_6blocks", 3, 3, 4, "instance", False)
