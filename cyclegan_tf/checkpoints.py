@@ -8,8 +8,10 @@ Layout of `<checkpoints-dir>/<name>/`:
     checkpoints/epoch_<NNN>/     networks only, kept every --save-epoch-freq epochs
 
 Each checkpoint directory holds `weights.npz` (arrays keyed `<group>/<index>`, in the order
-Keras lists the variables, which is fixed by the architecture), `state.json` (step, epoch) and
-a copy of `config.json`, so that it can be used on its own (`translate --checkpoint DIR`).
+Keras lists the variables, which is fixed by the architecture; the groups are the model's attributes
+named in its class's `NETWORKS` and `TRAINING_STATE`, e.g. `G_AB`, `D_A`, `g_optimizer`, `pool_A`),
+`state.json` (step, epoch) and a copy of `config.json`, so that it can be used on its own
+(`translate --checkpoint DIR`).
 A checkpoint is written into a hidden temporary directory and renamed into place; `LATEST` is
 replaced atomically afterwards. A reader that finds `LATEST` stale falls back to the newest
 complete checkpoint.
@@ -28,9 +30,20 @@ import numpy as np
 from cyclegan_tf.config import TrainConfig, write_text_atomic
 from cyclegan_tf.errors import UserError
 
+# CycleGAN's groups (its class attributes of the same names); other models bring their own.
 NETWORKS = ("G_AB", "G_BA", "D_A", "D_B")
 TRAINING_STATE = ("g_optimizer", "d_optimizer", "pool_A", "pool_B", "step_counter")
 ALL_GROUPS = NETWORKS + TRAINING_STATE
+
+
+def network_groups(model) -> tuple[str, ...]:
+    """The attribute names of a model's networks (what an `epoch_N` checkpoint keeps)."""
+    return tuple(getattr(model, "NETWORKS", NETWORKS))
+
+
+def all_groups(model) -> tuple[str, ...]:
+    """Every attribute name of a model's training state (what a `latest_N` checkpoint keeps)."""
+    return network_groups(model) + tuple(getattr(model, "TRAINING_STATE", TRAINING_STATE))
 
 
 def variable_groups(model, groups: tuple[str, ...]) -> dict[str, list]:
@@ -61,7 +74,7 @@ def save_checkpoint(model, run_dir: Path, tag: str, step: int, epoch: int, confi
     tmp = root / f".tmp-{tag}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    groups = ALL_GROUPS if training_state else NETWORKS
+    groups = all_groups(model) if training_state else network_groups(model)
     arrays = {f"{group}/{i:04d}": np.asarray(v.numpy()) for group, variables in variable_groups(model, groups).items()
               for i, v in enumerate(variables)}
     with open(tmp / "weights.npz", "wb") as f:

@@ -19,7 +19,12 @@ from cyclegan_tf.errors import UserError
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
 GENERATOR_NAMES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
 DISCRIMINATOR_NAMES = ("basic", "n_layers", "pixel")
-MODELS = ("cycle_gan",)
+MODELS = ("cycle_gan", "pix2pix")
+# Options a model brings when neither the user nor the dataset's preset gives them: the reference's pix2pix
+# defaults (U-Net, batch norm, vanilla GAN, no pool, dropout as the generator's noise).
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "pix2pix": dict(netG="unet_256", norm="batch", gan_mode="vanilla", pool_size=0, dropout=True),
+}
 
 
 def _opt(default: Any, help: str, choices: tuple | None = None, group: str = "training", **extra) -> Any:
@@ -57,7 +62,11 @@ class TrainConfig:
     seed: int | None = _opt(None, "Random seed for weights, data order, augmentation and pool.", group="run")
 
     # Networks
-    model: str = _opt("cycle_gan", "Model to train.", MODELS, group="network")
+    model: str = _opt("cycle_gan", "Model to train: cycle_gan (unpaired trainA/ trainB/) or pix2pix (aligned A|B "
+                      "images in train/; its defaults: --netG unet_256 --norm batch --gan-mode vanilla "
+                      "--pool-size 0 --dropout).", MODELS, group="network")
+    direction: str = _opt("AtoB", "pix2pix: translate the left half (A) to the right (B) of each image, or BtoA.",
+                          ("AtoB", "BtoA"), group="network")
     netG: str = _opt("resnet_9blocks", "Generator architecture.", GENERATOR_NAMES, group="network")
     netD: str = _opt("basic", "Discriminator: basic = 70x70 PatchGAN, n_layers = PatchGAN with --n-layers-D, "
                      "pixel = 1x1.", DISCRIMINATOR_NAMES, group="network")
@@ -76,6 +85,13 @@ class TrainConfig:
     lambda_A: float = _opt(10.0, "Weight of the cycle loss A -> B -> A.")
     lambda_B: float = _opt(10.0, "Weight of the cycle loss B -> A -> B.")
     lambda_identity: float = _opt(0.5, "Identity loss weight, as a fraction of lambda_A/lambda_B (0 turns it off).")
+    lambda_L1: float = _opt(100.0, "pix2pix: weight of L1(output, target) (0: GAN or cGAN alone).")
+    no_gan: bool = _opt(False, "Ablation: no GAN loss and no discriminator (pix2pix: L1 alone; CycleGAN: cycle "
+                        "alone).")
+    unconditional_D: bool = _opt(False, "Ablation (pix2pix): the discriminator sees the output alone, not "
+                                 "concat(input, output).", group="network")
+    cycle: str = _opt("both", "Ablation (CycleGAN): which cycle losses count: forward (A->B->A), backward "
+                      "(B->A->B) or both.", ("forward", "backward", "both"))
     pool_size: int = _opt(50, "Generated images kept to train the discriminators (0 = none).")
     batch_size: int = _opt(1, "Images per step.")
     n_epochs: int = _opt(100, "Epochs at the initial learning rate.")
@@ -119,10 +135,14 @@ class TrainConfig:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
             raise UserError("--n-epochs plus --n-epochs-decay must be at least 1")
+        if self.no_gan and (self.lambda_L1 == 0 if self.model == "pix2pix" else self.lambda_A == self.lambda_B == 0):
+            raise UserError("--no-gan with zero L1/cycle weights leaves nothing to learn")
         if self.pool_size < 0:
             raise UserError("--pool-size must be 0 or more")
         if self.eval_freq < 0:
             raise UserError("--eval-freq must be 0 (never) or more")
+        if self.feature_extractor and not Path(self.feature_extractor).is_file():
+            raise UserError(f"--feature-extractor file not found: {self.feature_extractor}")
         if self.preprocess in ("resize_and_crop", "scale_width_and_crop") and self.crop_size > self.load_size:
             raise UserError(f"--crop-size {self.crop_size} is larger than --load-size {self.load_size}")
 
@@ -146,7 +166,8 @@ class TrainConfig:
 
 
 # Fields that fix the shape of the networks' weights: a resumed run may not change them.
-ARCHITECTURE_FIELDS = ("model", "netG", "netD", "n_layers_D", "ngf", "ndf", "norm", "input_nc", "output_nc")
+ARCHITECTURE_FIELDS = ("model", "netG", "netD", "n_layers_D", "ngf", "ndf", "norm", "input_nc", "output_nc",
+                       "direction", "unconditional_D")
 
 
 def default_data_dir() -> Path:

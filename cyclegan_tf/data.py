@@ -18,60 +18,19 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
-from PIL import Image, ImageOps
 
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
+from cyclegan_tf.images import IMAGE_EXTENSIONS, check_image, list_images, load_image, mixed_channels_note  # noqa: F401
 from cyclegan_tf.networks import min_discriminator_size, min_input_size, size_multiple
 
 log = logging.getLogger("cyclegan_tf")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-Image.MAX_IMAGE_PIXELS = None  # users' own high-resolution images are not decompression bombs
-
-
-def list_images(folder: Path, max_count: int | None = None) -> list[Path]:
-    """Image files directly in `folder` (any letter case of the extension), sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"folder not found: {folder}")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
-    if not paths:
-        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
-    return paths[:max_count] if max_count else paths
-
-
-def load_image(path: Path | str, channels: int = 3) -> np.ndarray:
-    """An image file as a uint8 array (height, width, channels), whatever its mode.
-
-    Transparency is composited on white; 16-bit images are scaled to 8 bits; EXIF rotation is applied.
-    """
-    with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-            values = np.asarray(image, dtype=np.float64)
-            scale = 257.0 if values.max(initial=0) > 255 else 1.0
-            image = Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8), "L")
-        if image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-            rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, rgba)
-        image = image.convert("L" if channels == 1 else "RGB")
-        array = np.asarray(image, dtype=np.uint8)
-    return array[..., None] if channels == 1 else array
-
 
 def _check_one(path: Path) -> tuple[Path, tuple[int, int] | None, str]:
-    try:
-        if path.stat().st_size == 0:
-            return path, None, "empty file"
-        with Image.open(path) as image:
-            image.load()  # a full decode: header checks miss truncated files
-            return path, image.size, ""
-    except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
-        return path, None, f"{type(error).__name__}: {error}".strip()
+    """(path, (width, height) or None, why not readable): `images.check_image`, shared with `datasets inspect`."""
+    check = check_image(path)
+    return check.path, check.size, check.error
 
 
 def check_images(paths: list[Path], strict: bool = False, threads: int = 8) -> list[tuple[Path, int, int]]:
@@ -81,9 +40,11 @@ def check_images(paths: list[Path], strict: bool = False, threads: int = 8) -> l
     stop the run with a `UserError`.
     """
     with ThreadPoolExecutor(threads) as pool:
-        results = list(pool.map(_check_one, paths))
-    good = [(path, size[0], size[1]) for path, size, _ in results if size]
-    bad = [(path, reason) for path, size, reason in results if not size]
+        checks = list(pool.map(check_image, paths))
+    good = [(c.path, c.size[0], c.size[1]) for c in checks if c.ok]
+    bad = [(c.path, c.error) for c in checks if not c.ok]
+    if mixed_channels_note(checks):
+        log.warning("%s: %s", paths[0].parent, mixed_channels_note(checks))
     if bad:
         listing = "; ".join(f"{path} ({reason})" for path, reason in bad[:20])
         more = f"; and {len(bad) - 20} more" if len(bad) > 20 else ""
@@ -115,6 +76,11 @@ def decode_and_resize(path: tf.Tensor, size: tf.Tensor, channels: int) -> tf.Ten
     """A uint8 image read with Pillow inside the pipeline, resized (bicubic) to `size` if it differs."""
     image = tf.numpy_function(lambda p: load_image(p.decode(), channels), [path], tf.uint8, stateful=False)
     image.set_shape([None, None, channels])
+    return resize_to(image, size)
+
+
+def resize_to(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """A uint8 image resized (bicubic, antialiased) to `size` (height, width), or as it is if it has that size."""
 
     def resize():
         resized = tf.image.resize(image, size, method="bicubic", antialias=True)
@@ -144,9 +110,19 @@ class TrainingData:
 def _domain_dataset(folder: Path, channels: int, cfg: TrainConfig, seed: int | None):
     files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
     sizes = [resized_size(w, h, cfg) for _, w, h in files]
-    paths = tf.constant([str(path) for path, _, _ in files])
-    ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(sizes, tf.int32)))
     decode = lambda path, size: decode_and_resize(path, size, channels)  # noqa: E731
+    ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, seed)
+    return ds, len(files), shape
+
+
+def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, channels: int, cfg: TrainConfig,
+                    seed: int | None) -> tuple[tf.data.Dataset, tuple[int, int] | None]:
+    """decode(path, size) -> (cache) -> shuffle -> repeat -> random crop and flip -> [-1, 1], and the image shape.
+
+    Crop and flip act on all `channels` at once, so images stacked on the channel axis (an A|B pair) move together.
+    """
+    paths = tf.constant([str(path) for path in files])
+    ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(sizes, tf.int32)))
     decoded_bytes = sum(h * w * channels for h, w in sizes)
     if decoded_bytes <= cfg.cache_mb * 2**20:
         # Decode and resize each file once; later epochs read memory.
@@ -172,23 +148,80 @@ def _domain_dataset(folder: Path, channels: int, cfg: TrainConfig, seed: int | N
     if smallest < needed:
         raise UserError(f"training images of {smallest} px are too small for --netD {cfg.netD}, "
                         f"which needs at least {needed} px: raise --crop-size/--load-size or use a smaller D")
-    return ds, len(files), shape
+    return ds, shape
 
 
 def unpaired_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     """Batches of (A, B) from `root/trainA` and `root/trainB`, each domain shuffled on its own."""
     root = Path(root)
-    multiple = size_multiple(cfg.netG)
-    if "crop" in cfg.preprocess and cfg.crop_size % multiple:
-        raise UserError(f"--crop-size {cfg.crop_size} must be a multiple of {multiple} for --netG {cfg.netG}")
+    _check_crop_size(cfg)
     seed_b = None if cfg.seed is None else cfg.seed + 1
     ds_a, n_a, shape_a = _domain_dataset(root / "trainA", cfg.input_nc, cfg, cfg.seed)
     ds_b, n_b, shape_b = _domain_dataset(root / "trainB", cfg.output_nc, cfg, seed_b)
     shape = shape_a if shape_a == shape_b else None
-    if shape is None and cfg.batch_size > 1:
-        raise UserError(f"--preprocess {cfg.preprocess} gives images of different sizes here; "
-                        "use --batch-size 1 or a cropping --preprocess")
+    _check_batchable(shape, cfg)
     ds = tf.data.Dataset.zip((ds_a, ds_b)).batch(cfg.batch_size, drop_remainder=True)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     steps = math.ceil(max(n_a, n_b) / cfg.batch_size)
     return TrainingData(ds, steps, shape, {"A": n_a, "B": n_b})
+
+
+def _check_crop_size(cfg: TrainConfig) -> None:
+    multiple = size_multiple(cfg.netG)
+    if "crop" in cfg.preprocess and cfg.crop_size % multiple:
+        raise UserError(f"--crop-size {cfg.crop_size} must be a multiple of {multiple} for --netG {cfg.netG}")
+
+
+def _check_batchable(shape: tuple[int, int] | None, cfg: TrainConfig) -> None:
+    if shape is None and cfg.batch_size > 1:
+        raise UserError(f"--preprocess {cfg.preprocess} gives images of different sizes here; "
+                        "use --batch-size 1 or a cropping --preprocess")
+
+
+def split_pair(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An A|B image -> (A, B), each `width // 2` wide; of an odd width the last column is dropped (as the reference)."""
+    half = image.shape[1] // 2
+    return image[:, :half], image[:, half: 2 * half]
+
+
+def decode_pair(path: tf.Tensor, size: tf.Tensor, input_nc: int, output_nc: int) -> tf.Tensor:
+    """An A|B image read with Pillow, split, each half resized to `size`: (H, W, input_nc + output_nc) uint8."""
+
+    def load(p: bytes) -> tuple[np.ndarray, np.ndarray]:
+        a = load_image(p.decode(), input_nc)
+        b = a if output_nc == input_nc else load_image(p.decode(), output_nc)
+        return split_pair(a)[0], split_pair(b)[1]
+
+    a, b = tf.numpy_function(load, [path], (tf.uint8, tf.uint8), stateful=False)
+    a.set_shape([None, None, input_nc])
+    b.set_shape([None, None, output_nc])
+    return tf.concat([resize_to(a, size), resize_to(b, size)], axis=-1)
+
+
+def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
+    """Batches of (input, target) from the A|B images of `root/train` (pix2pix's aligned layout).
+
+    A has `--input-nc` channels, B `--output-nc`; each half is scaled as `--preprocess` says (sizes computed
+    on the half), and one random crop and flip act on both halves of a pair (they are stacked on the channel
+    axis through `_image_pipeline`). With `--direction BtoA` the batch is (B, A).
+    """
+    _check_crop_size(cfg)
+    folder = Path(root) / "train"
+    if not folder.is_dir():
+        raise UserError(f"no train/ folder of A|B images in {root} (--model pix2pix needs aligned data)")
+    files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
+    sizes = [resized_size(w // 2, h, cfg) for _, w, h in files]
+    decode = lambda path, size: decode_pair(path, size, cfg.input_nc, cfg.output_nc)  # noqa: E731
+    ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, cfg.input_nc + cfg.output_nc, cfg,
+                                cfg.seed)
+    _check_batchable(shape, cfg)
+    a_then_b = cfg.direction == "AtoB"
+    ds = ds.map(lambda pair: (pair[..., :cfg.input_nc], pair[..., cfg.input_nc:]) if a_then_b
+                else (pair[..., cfg.input_nc:], pair[..., :cfg.input_nc]), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(cfg.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return TrainingData(ds, math.ceil(len(files) / cfg.batch_size), shape, {"pairs": len(files)})
+
+
+def training_data(root: Path, cfg: TrainConfig) -> TrainingData:
+    """The training batches of `cfg.model`: aligned pairs for pix2pix, unpaired domains for CycleGAN."""
+    return aligned_dataset(root, cfg) if cfg.model == "pix2pix" else unpaired_dataset(root, cfg)

@@ -16,13 +16,11 @@ and kept apart on disk:
 from __future__ import annotations
 
 import os
-import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cyclegan_tf import demo
+from cyclegan_tf import demo, paired_demo
 from cyclegan_tf.config import TrainConfig, default_data_dir
 from cyclegan_tf.download import ArchiveError, DownloadError, extract_archive, fetch, part_path
 from cyclegan_tf.errors import UserError
@@ -32,9 +30,9 @@ DEFAULT_MIRROR = "http://efrosgans.eecs.berkeley.edu"
 MIRROR_ENV = "CYCLEGAN_TF_MIRROR"  # replaces DEFAULT_MIRROR in every URL
 KINDS = ("unpaired", "aligned", "single")
 LAYOUTS = {  # the folder a complete dataset of each kind has, and how to describe its layout
-    "unpaired": ("trainA", "trainA/ trainB/ testA/ testB/"),
-    "aligned": ("train", "train/ val/ test/ with A|B side-by-side images"),
-    "single": ("train", "train/ test/ (one image per file)"),
+    "unpaired": ("trainA", "trainA/ trainB/ testA/ testB/ folders"),
+    "aligned": ("train", "train/ val/ test/ folders of A|B side-by-side images"),
+    "single": ("train", "train/ test/ folders (one image per file)"),
 }
 DOWNLOADS = ".downloads"  # archives (and their .part files) inside the data dir
 
@@ -43,6 +41,7 @@ DOWNLOADS = ".downloads"  # archives (and their .part files) inside the data dir
 PRESETS: dict[str, dict[str, Any]] = {
     DEMO: dict(netG="resnet_6blocks", ngf=16, ndf=16, load_size=64, crop_size=64, preprocess="none",
                n_epochs=4, n_epochs_decay=4, lr=5e-4, save_epoch_freq=4, seed=0),
+    paired_demo.NAME: paired_demo.PRESET,
 }
 
 
@@ -86,9 +85,7 @@ def _registry() -> dict[str, DatasetInfo]:
     return {info.key: info for info in infos}
 
 
-REGISTRY: dict[str, DatasetInfo] = _registry()
-# Kept for callers of the first version: the CycleGAN server's names.
-REFERENCE_DATASETS = tuple(info.name for info in REGISTRY.values() if info.source == "cyclegan")
+REGISTRY: dict[str, DatasetInfo] = _registry()  # by key: NAME, or pix2pix/NAME for the pix2pix server's
 
 
 def preset(name: str | None) -> dict[str, Any]:
@@ -121,6 +118,11 @@ def dataset_folder(name: str, data_dir: str | Path | None = None, kind: str | No
     return data_root(data_dir) / name
 
 
+def archive_path(info: DatasetInfo, data_dir: str | Path | None = None) -> Path:
+    """Where the archive is downloaded to (and deleted from after extraction, unless kept)."""
+    return data_root(data_dir) / DOWNLOADS / info.archive_name
+
+
 def is_complete(folder: Path, kind: str) -> bool:
     """A dataset folder is usable once its first split exists (downloads appear there by one rename)."""
     return (folder / LAYOUTS[kind][0]).is_dir()
@@ -141,8 +143,8 @@ def manual_steps(info: DatasetInfo, folder: Path) -> str:
 
 def placement_hint(info: DatasetInfo, folder: Path, url: str) -> str:
     """How to get the data without this tool: one sentence for every network error."""
-    return (f"Check the connection, or use a mirror ({MIRROR_ENV}=URL or --mirror URL), or place the data by hand: "
-            f"download {url} elsewhere and unpack it so that {folder} holds {LAYOUTS[info.kind][1]} "
+    return (f"Check the connection, or use a mirror ({MIRROR_ENV}=URL or --mirror URL), or place the data by hand at "
+            f"{folder}: download {url} elsewhere, unpack it and put its {LAYOUTS[info.kind][1]} there "
             "(or train with --dataroot DIR)")
 
 
@@ -158,6 +160,8 @@ def resolve_dataset(name: str, data_dir: str | Path | None = None, kind: str | N
         if not (folder / "testB").is_dir():
             demo.make_demo_dataset(folder)
         return folder
+    if name == paired_demo.NAME:  # generated too; both layouts (aligned and unpaired) in one folder
+        return paired_demo.ensure_dataset(data_root(data_dir) / name)
     info = lookup(name, kind)
     folder = dataset_folder(name, data_dir, kind)
     if is_complete(folder, info.kind if info else kind or "unpaired"):
@@ -169,23 +173,27 @@ def resolve_dataset(name: str, data_dir: str | Path | None = None, kind: str | N
     if not download:
         raise UserError(f"dataset {info.key!r} is not downloaded yet ({folder}): run cyclegan-tf datasets "
                         f"download {info.key}")
-    return _download(info, folder, mirror, timeout, keep_archive, progress)
+    return _download(info, folder, archive_path(info, data_dir), mirror, timeout, keep_archive, progress)
+
+
+def _a(word: str) -> str:
+    return ("an " if word[0] in "aeiou" else "a ") + word
 
 
 def _not_found(name: str, kind: str | None, folder: Path) -> str:
     other = lookup(name, None)
     if other is not None:  # a registry name of another kind, e.g. edges2shoes asked for as unpaired
-        return (f"{name!r} is a {other.kind} dataset ({LAYOUTS[other.kind][1]}), not a {kind} one "
+        return (f"{name!r} is {_a(other.kind)} dataset ({LAYOUTS[other.kind][1]}), not {_a(kind or 'unpaired')} one "
                 f"({LAYOUTS[kind or 'unpaired'][1]}); `cyclegan-tf datasets list` shows every name and kind")
     layout = LAYOUTS[kind or "unpaired"][1]
     return (f"dataset {name!r} not found at {folder}: put its {layout} there, or pass --dataroot DIR "
             "(`cyclegan-tf datasets list` shows the names that download by themselves)")
 
 
-def _download(info: DatasetInfo, folder: Path, mirror: str | None, timeout: float, keep_archive: bool,
-              progress: bool | None) -> Path:
+def _download(info: DatasetInfo, folder: Path, archive: Path, mirror: str | None, timeout: float,
+              keep_archive: bool, progress: bool | None) -> Path:
+    """Fetch the archive (unless a complete one is already there), extract it into place, delete it."""
     url = info.url(mirror)
-    archive = folder.parent / DOWNLOADS / info.archive_name
     if folder.exists() and any(folder.iterdir()):
         raise UserError(f"{folder} exists but holds no {LAYOUTS[info.kind][0]}/: move it away (or complete it "
                         f"by hand: {LAYOUTS[info.kind][1]}) and run again")
@@ -228,35 +236,20 @@ class Status:
 
 
 def statuses(data_dir: str | Path | None = None) -> list[Status]:
-    root = data_root(data_dir)
     result = []
     for info in REGISTRY.values():
-        folder = root / info.key
+        folder = data_root(data_dir) / info.key
+        archive = archive_path(info, data_dir)
         if is_complete(folder, info.kind):
             state = "cached"
         elif info.manual:
             state = "manual (licence)"
-        elif part_path(root / DOWNLOADS / info.archive_name).exists() or (root / DOWNLOADS / info.archive_name).exists():
+        elif part_path(archive).exists() or archive.exists():
             state = "partial download"
         else:
             state = "not downloaded"
         result.append(Status(info, folder, state))
     return result
-
-
-def remove_dataset(name: str, data_dir: str | Path | None = None, kind: str | None = None,
-                   confirm: Callable[[Path], bool] | None = None) -> Path:
-    """Delete a downloaded dataset's folder (and leftover archive), e.g. to download it again."""
-    info = lookup(name, kind)
-    folder = dataset_folder(name, data_dir, kind)
-    if info is None or not folder.exists():
-        raise UserError(f"nothing to remove: no dataset {name!r} at {folder}")
-    if confirm is None or confirm(folder):
-        shutil.rmtree(folder)
-        for leftover in (folder.parent / DOWNLOADS / info.archive_name,):
-            leftover.unlink(missing_ok=True)
-            part_path(leftover).unlink(missing_ok=True)
-    return folder
 
 
 def dataset_dir(name: str, data_dir: str | Path | None = None, kind: str | None = "unpaired",

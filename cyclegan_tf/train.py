@@ -20,13 +20,13 @@ from typing import Any
 import keras
 import numpy as np
 
-from cyclegan_tf import checkpoints, demo
-from cyclegan_tf.callbacks import Checkpointer
-from cyclegan_tf.config import ARCHITECTURE_FIELDS, TrainConfig
-from cyclegan_tf.data import list_images, load_image, unpaired_dataset
+from cyclegan_tf import checkpoints, demo, paired_demo
+from cyclegan_tf.callbacks import Checkpointer, Evaluator, SampleWriter, monitoring_callbacks
+from cyclegan_tf.config import ARCHITECTURE_FIELDS, MODEL_PRESETS, TrainConfig
+from cyclegan_tf.data import list_images, load_image, training_data
 from cyclegan_tf.datasets import DEMO, preset, resolve_dataroot
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.models import CycleGAN, build_cycle_gan
+from cyclegan_tf.models import AdversarialModel, CycleGAN, build_model
 from cyclegan_tf.translate import Translator
 
 log = logging.getLogger("cyclegan_tf")
@@ -44,18 +44,21 @@ class TrainResult:
     seconds: float
     history: dict[str, list[float]] = field(default_factory=dict)
     demo_score: dict[str, Any] | None = None
-    model: CycleGAN | None = None
+    fcn_score: dict[str, Any] | None = None  # labels2photo_demo runs: FCN-score of labels -> photo
+    model: AdversarialModel | None = None
 
 
 def make_config(given: dict[str, Any]) -> TrainConfig:
-    """A config from user options (None = not given): over a dataset's preset, or over the saved run on resume.
+    """A config from user options (None = not given): over a dataset's preset over the model's (pix2pix's
+    defaults), or over the saved run on resume.
 
     Without `--name`, a run is named after its dataset (or its dataroot folder).
     """
     if not given.get("name") and (given.get("dataset") or given.get("dataroot")):
         given = {**given, "name": given.get("dataset") or Path(given["dataroot"]).resolve().name}
     if not given.get("continue_train"):
-        return TrainConfig.from_options(given, preset(given.get("dataset")))
+        model_preset = MODEL_PRESETS.get(given.get("model") or "", {})
+        return TrainConfig.from_options(given, {**model_preset, **preset(given.get("dataset"))})
     run_dir = TrainConfig.from_options({k: given.get(k) for k in ("name", "checkpoints_dir")}).run_dir
     saved_path = run_dir / "config.json"
     if not saved_path.is_file():
@@ -73,9 +76,11 @@ def _raise_interrupt(signum, frame):
 
 def train(cfg: TrainConfig, verbose: int | str = "auto",
           callbacks: list[keras.callbacks.Callback] | None = None) -> TrainResult:
-    """Train (or, with `cfg.continue_train`, resume) a CycleGAN run; returns where it went and its losses.
+    """Train (or, with `cfg.continue_train`, resume) a run of `cfg.model`; returns where it went and its losses.
 
-    `callbacks` are added to `fit`'s after the checkpointer (which runs first at each step's end).
+    `callbacks` are added to `fit`'s after the checkpointer (which runs first at each step's end) and the
+    monitors (`callbacks.monitoring_callbacks`). `verbose`: 1 a progress bar per epoch, 2 one line per epoch,
+    0 nothing; "auto": 1 on a terminal, else 2.
     """
     cfg.validate()
     started = time.time()
@@ -89,13 +94,13 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
     if cfg.continue_train and latest is None:
         raise UserError(f"nothing to resume: no complete checkpoint in {cfg.run_dir}")
 
-    data = unpaired_dataset(root, cfg)
-    if data.image_shape is None and cfg.pool_size:
+    data = training_data(root, cfg)
+    if data.image_shape is None and cfg.pool_size and cfg.model == "cycle_gan":
         log.warning("training images differ in size (--preprocess %s): the image pool is off", cfg.preprocess)
-    model = build_cycle_gan(cfg, data.steps_per_epoch, data.image_shape)
+    model = build_model(cfg, data.steps_per_epoch, data.image_shape)
     step = 0
     if cfg.continue_train:
-        checkpoints.restore(latest, checkpoints.variable_groups(model, checkpoints.ALL_GROUPS))
+        checkpoints.restore(latest, checkpoints.variable_groups(model, checkpoints.all_groups(model)))
         step = int(model.step_counter.numpy())
         log.info("resuming %s at step %d (epoch %d)", cfg.run_dir, step, step // data.steps_per_epoch + 1)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -105,6 +110,12 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
     checkpointer = Checkpointer(cfg, spe, step)
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
+    # Progress bars or lines (verbose 1 or 2; Keras' own output is off), logs, evaluation, samples, gallery
+    monitors = monitoring_callbacks(cfg, root, spe, step, int(verbose))
+    if cfg.model == "pix2pix":  # these read testA/ testB/ and run both generators of a CycleGAN
+        monitors = [m for m in monitors if not isinstance(m, (Evaluator, SampleWriter))]
+        if cfg.eval_freq:
+            log.warning("--eval-freq is not supported for pix2pix yet: use `cyclegan-tf evaluate` after training")
     history: dict[str, list[float]] = {}
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -117,7 +128,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
             plan.append((epoch, cfg.total_epochs, spe))
         for first, end, steps in plan:
             fit = model.fit(data.dataset, initial_epoch=first, epochs=end, steps_per_epoch=steps,
-                            callbacks=[checkpointer, *(callbacks or [])], verbose=verbose,
+                            callbacks=[checkpointer, *monitors, *(callbacks or [])], verbose=0,
                             shuffle=False)
             for key, values in fit.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
@@ -132,6 +143,8 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
                          history, model=model)
     if cfg.dataset == DEMO and not cfg.dataroot:
         result.demo_score = score_demo(model, root, cfg.netG)
+    if cfg.dataset == paired_demo.NAME and not cfg.dataroot and cfg.direction == "AtoB":
+        result.fcn_score = paired_demo.score_translator(Translator(model.G_AB, cfg.netG), root).to_dict()
     return result
 
 

@@ -21,19 +21,25 @@ from cyclegan_tf.data import IMAGE_EXTENSIONS, load_image, to_uint8
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models import build_generator
 from cyclegan_tf.networks import min_input_size, size_multiple
+from cyclegan_tf.report import GAP, hstack
 
 DIRECTIONS = ("AtoB", "BtoA")
 
 
 class Translator:
-    """A generator with what it needs to translate whole images: channels and size multiple."""
+    """A generator with what it needs to translate whole images: channels and size multiple.
 
-    def __init__(self, generator: keras.Model, net_g: str):
+    `training=False` (the default) runs batch norm on its moving statistics and dropout off. `training=True`
+    runs the generator as in training (batch statistics of the one image, dropout on), as the pix2pix paper
+    and the reference's test.py without `--eval` do.
+    """
+
+    def __init__(self, generator: keras.Model, net_g: str, training: bool = False):
         self.generator = generator
         self.multiple = size_multiple(net_g)
         self.min_size = min_input_size(net_g)
         self.channels = generator.input_shape[-1]
-        self._run = tf.function(lambda x: generator(x, training=False), reduce_retracing=True)
+        self._run = tf.function(lambda x: generator(x, training=training), reduce_retracing=True)
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """uint8 (H, W, C) in, uint8 (H, W, output channels) out."""
@@ -47,15 +53,26 @@ class Translator:
         return to_uint8(y[pad_h // 2: pad_h // 2 + height, pad_w // 2: pad_w // 2 + width])
 
 
-def load_translator(checkpoint: Path | str, direction: str = "AtoB", epoch: int | None = None) -> Translator:
-    """The generator of `direction` from a run directory or a checkpoint directory."""
-    if direction not in DIRECTIONS:
+def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoch: int | None = None,
+                    training: bool = False) -> Translator:
+    """The generator of `direction` from a run directory or a checkpoint directory.
+
+    A pix2pix run has one generator, for the direction it was trained in (its `G_AB` group); `direction`
+    None means that one (AtoB for a CycleGAN). `training`: see `Translator`.
+    """
+    if direction not in (*DIRECTIONS, None):
         raise UserError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     path = checkpoints.find_checkpoint(Path(checkpoint), epoch)
     config = TrainConfig.load(path / "config.json")
-    generator = build_generator(config, direction)
-    checkpoints.restore(path, {generator.name: generator.weights})
-    return Translator(generator, config.netG)
+    group = None
+    if config.model == "pix2pix":
+        if direction not in (None, config.direction):
+            raise UserError(f"{config.name} is a pix2pix run trained {config.direction} only: it cannot translate "
+                            f"{direction}")
+        direction, group = config.direction, "G_AB"
+    generator = build_generator(config, direction or "AtoB")
+    checkpoints.restore(path, {group or generator.name: generator.weights})
+    return Translator(generator, config.netG, training)
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
@@ -78,8 +95,9 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
 
 
 def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
-                    on_image: Callable[[Path], None] | None = None) -> list[Path]:
-    """Translate each image into `output_dir/<stem>.png`; returns the written paths."""
+                    on_image: Callable[[Path], None] | None = None, grid: bool = False) -> list[Path]:
+    """Translate each image into `output_dir/<stem>.png` (with `grid`: input | output side by side);
+    returns the written paths."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     written, used = [], set()
@@ -89,6 +107,8 @@ def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
         except Exception as error:  # noqa: BLE001 - any decoding failure is the user's file
             raise UserError(f"cannot read image {path}: {error}") from None
         output = translator(image)
+        if grid:
+            output = hstack([image, output], GAP)
         name, n = f"{path.stem}.png", 1
         while name in used:  # same stem from two folders: keep both
             n += 1

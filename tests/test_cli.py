@@ -45,7 +45,7 @@ def test_usage_errors_exit_2():
 def test_user_errors_exit_1(tmp_path, demo_run):
     _one_line_error(run("train", "--dataroot", tmp_path / "nowhere"), 1, "--dataroot folder not found")
     _one_line_error(run("train", "--name", "x"), 1, "give --dataroot DIR or --dataset NAME")
-    _one_line_error(run("train", "--dataset", "apple2orange", "--data-dir", tmp_path), 1,
+    _one_line_error(run("train", "--dataset", "my_set", "--data-dir", tmp_path), 1,  # not in the registry: no download
                     "put its trainA/ trainB/ testA/ testB/ folders there")
     (tmp_path / "trainA").mkdir()
     _one_line_error(run("train", "--dataroot", tmp_path), 1, "no images")

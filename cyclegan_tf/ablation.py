@@ -1,0 +1,183 @@
+"""The papers' ablations, re-run at a small size on the embedded paired set and scored exactly.
+
+`cyclegan-tf ablation pix2pix` trains pix2pix's Table 1 (which loss: L1, GAN, cGAN, L1+GAN, L1+cGAN) and
+Table 3 (the discriminator's receptive field) configurations; `cyclegan-tf ablation cyclegan` trains the
+CycleGAN paper's loss ablation (cycle alone, GAN alone, GAN + one cycle, both). Every run uses the dataset's
+preset (64 px, ResNet-6 generator, ngf = ndf = 16), the same seed and the same number of epochs; each is
+scored with the FCN-score protocol of `paired_demo` (labels -> photo on the 50 test pairs) and the tables
+are written as Markdown, next to the papers' numbers (Cityscapes, 256 px, a learned FCN: compare orderings,
+not values).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cyclegan_tf import paired_demo
+from cyclegan_tf.datasets import data_root
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.networks import receptive_field
+
+Paper = tuple[float, float, float]  # per-pixel acc., per-class acc., class IoU
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of an ablation table: its options over the dataset's preset, and the paper's score."""
+
+    label: str
+    options: dict[str, Any] = field(default_factory=dict)
+    paper: Paper | None = None
+
+    @property
+    def flags(self) -> str:
+        """The options as `train` flags."""
+        def flag(key, value):
+            name = "--" + key.replace("_", "-")
+            return name if value is True else f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}"
+        return " ".join(flag(k, v) for k, v in self.options.items()) or "(defaults)"
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    model: str
+    variants: tuple[Variant, ...]
+    paper_source: str
+    base: dict[str, Any] = field(default_factory=dict)  # options of every run of the table
+
+
+PIX2PIX_LOSSES = Table(
+    "pix2pix Table 1: which loss (labels -> photo)", "pix2pix", (
+        Variant("L1", dict(no_gan=True), (0.42, 0.15, 0.11)),
+        Variant("GAN", dict(lambda_L1=0.0, unconditional_D=True), (0.22, 0.05, 0.01)),
+        Variant("cGAN", dict(lambda_L1=0.0), (0.57, 0.22, 0.16)),
+        Variant("L1+GAN", dict(unconditional_D=True), (0.64, 0.20, 0.15)),
+        Variant("L1+cGAN", {}, (0.66, 0.23, 0.17)),
+    ), "pix2pix paper, Table 1 (Cityscapes, 256 px)")
+
+# At 64 px the largest PatchGAN that still gives an output is n_layers 4 (a 142 x 142 field: the whole
+# image, as the paper's 286 x 286 field is at 256 px); n_layers 5 needs 96 px images.
+PIX2PIX_PATCHES = Table(
+    "pix2pix Table 3: the discriminator's receptive field (L1+cGAN)", "pix2pix", (
+        Variant("1x1 (PixelGAN)", dict(netD="pixel"), (0.39, 0.15, 0.10)),
+        Variant(f"{receptive_field(1)}x{receptive_field(1)}", dict(netD="n_layers", n_layers_D=1), (0.65, 0.21, 0.17)),
+        Variant(f"{receptive_field(3)}x{receptive_field(3)}", dict(netD="n_layers", n_layers_D=3), (0.66, 0.23, 0.17)),
+        Variant(f"{receptive_field(4)}x{receptive_field(4)} (whole image; paper: 286x286)",
+                dict(netD="n_layers", n_layers_D=4), (0.42, 0.16, 0.11)),
+    ), "pix2pix paper, Table 3 (Cityscapes, 256 px)")
+
+# The CycleGAN paper's Cityscapes runs have no identity loss; REFERENCE.md holds its full model's score only.
+CYCLEGAN_LOSSES = Table(
+    "CycleGAN: which loss (labels -> photo, trained unpaired)", "cycle_gan", (
+        Variant("Cycle alone", dict(no_gan=True)),
+        Variant("GAN alone", dict(lambda_A=0.0, lambda_B=0.0)),
+        Variant("GAN + forward cycle", dict(cycle="forward")),
+        Variant("GAN + backward cycle", dict(cycle="backward")),
+        Variant("CycleGAN", {}, (0.52, 0.17, 0.11)),
+    ), "CycleGAN paper (Cityscapes labels -> photo, 256 px)", base=dict(lambda_identity=0.0))
+
+TABLES: dict[str, tuple[Table, ...]] = {"pix2pix": (PIX2PIX_LOSSES, PIX2PIX_PATCHES), "cyclegan": (CYCLEGAN_LOSSES,)}
+
+
+@dataclass
+class Row:
+    variant: Variant
+    score: paired_demo.FcnScore
+    steps: int
+    seconds: float
+    same_as: str | None = None  # the label of the run this row reuses (a configuration shared by two tables)
+
+
+def slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+
+
+def run_variant(table: Table, variant: Variant, epochs: int, data_dir: str | Path | None, work_dir: Path,
+                verbose: int = 0) -> Row:
+    """Train one configuration from scratch (its old run directory is replaced) and score it."""
+    from cyclegan_tf.train import make_config, train  # TensorFlow: imported when a run starts
+
+    name = f"{table.model}_{slug(variant.label)}"
+    shutil.rmtree(work_dir / name, ignore_errors=True)
+    options = dict(model=table.model, dataset=paired_demo.NAME, data_dir=str(data_dir) if data_dir else None,
+                   name=name, checkpoints_dir=str(work_dir), n_epochs=(epochs + 1) // 2, n_epochs_decay=epochs // 2,
+                   save_epoch_freq=max(epochs, 1), seed=0, **table.base, **variant.options)
+    started = time.time()
+    result = train(make_config(options), verbose=verbose)
+    score = paired_demo.FcnScore(**result.fcn_score)
+    return Row(variant, score, result.step, time.time() - started)
+
+
+def run_ablation(kind: str, epochs: int = 6, data_dir: str | Path | None = None, work_dir: str | Path | None = None,
+                 verbose: int = 0, on_row=None) -> list[tuple[Table, list[Row]]]:
+    """Every table of `kind` ("pix2pix" or "cyclegan"): each configuration trained and scored.
+
+    Runs go to `work_dir` (default: <data dir>/../ablation-runs). A configuration shared by two tables
+    (L1+cGAN with the 70x70 PatchGAN) is trained once.
+    """
+    if kind not in TABLES:
+        raise UserError(f"ablation must be one of {', '.join(TABLES)}, not {kind!r}")
+    if epochs < 1:
+        raise UserError("--epochs must be at least 1")
+    work_dir = Path(work_dir) if work_dir else data_root(data_dir).parent / "ablation-runs"
+    done: dict[tuple, Row] = {}
+    out = []
+    for table in TABLES[kind]:
+        rows = []
+        for variant in table.variants:
+            options = {**table.base, **variant.options}
+            key = (table.model, tuple(sorted(_canonical(options).items())))
+            if key not in done:
+                done[key] = run_variant(table, variant, epochs, data_dir, work_dir, verbose)
+                rows.append(done[key])
+            else:
+                first = done[key]
+                rows.append(Row(variant, first.score, first.steps, first.seconds, first.variant.label))
+            if on_row:
+                on_row(table, rows[-1])
+        out.append((table, rows))
+    return out
+
+
+def _canonical(options: dict[str, Any]) -> dict[str, Any]:
+    """Options with the defaults that spell the same network the same way (basic = n_layers 3)."""
+    if options.get("netD") == "n_layers" and options.get("n_layers_D", 3) == 3:
+        options = {k: v for k, v in options.items() if k not in ("netD", "n_layers_D")}
+    return options
+
+
+def markdown(results: list[tuple[Table, list[Row]]], ground_truth: paired_demo.FcnScore | None = None,
+             command: str = "", seconds: float | None = None, identity: paired_demo.FcnScore | None = None) -> str:
+    """The tables as Markdown: ours (per-pixel acc. / per-class acc. / class IoU) beside the paper's, with the
+    floor (`identity`: the label map copied) and the ceiling (`ground_truth`: the real photos) when given."""
+    lines = []
+    for table, rows in results:
+        lines += [f"### {table.title}", "",
+                  f"| configuration | options | ours: per-pixel acc. / per-class acc. / class IoU | "
+                  f"{table.paper_source} | steps | time |",
+                  "|---|---|---|---|---|---|"]
+        for row in rows:
+            paper = " / ".join(f"{v:.2f}" for v in row.variant.paper) if row.variant.paper else "-"
+            time_text = f"the {row.same_as} run" if row.same_as else f"{row.seconds:.0f} s"
+            lines.append(f"| {row.variant.label} | `{row.variant.flags}` | {row.score.row()} | {paper} | "
+                         f"{row.steps} | {time_text} |")
+        if identity is not None:
+            lines.append(f"| identity (the label map copied) | | {identity.row()} | - | | |")
+        if ground_truth is not None:
+            lines.append(f"| ground truth (the segmenter on real photos) | | {ground_truth.row()} | "
+                         f"{'0.80 / 0.26 / 0.21' if table.model == 'pix2pix' else '-'} | | |")
+        lines.append("")
+    if command:
+        lines.append(f"Made by `{command}`" + (f" in {seconds / 60:.1f} min." if seconds is not None else "."))
+    return "\n".join(lines) + "\n"
+
+
+def bounds(data_dir: str | Path | None = None) -> tuple[paired_demo.FcnScore, paired_demo.FcnScore]:
+    """(identity, ground truth) scores on the test split: what copying the input gets, and the real photos."""
+    root = paired_demo.ensure_dataset(data_root(data_dir) / paired_demo.NAME)
+    return paired_demo.identity_score(root), paired_demo.ground_truth_score(root)
