@@ -66,7 +66,7 @@ class Group(click.Group):
 @click.version_option(package_name="cyclegan-tf")
 @click.option("-v", "--verbose", is_flag=True, help="Show informational log lines.")
 def main(verbose: bool) -> None:
-    """Image-to-image translation with CycleGAN in Keras 3 / TensorFlow.
+    """Image-to-image translation with CycleGAN (unpaired) and pix2pix (paired) in Keras 3 / TensorFlow.
 
     \b
     Examples:
@@ -119,8 +119,9 @@ def config_options(command):
 @config_options
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
 def train(quiet: bool, **options) -> None:
-    """Train a CycleGAN on an unpaired dataset (folders trainA/ trainB/ testA/ testB/), or with --model pix2pix
-    on an aligned one (train/ test/ of A|B side-by-side images).
+    """Train a CycleGAN on unpaired folders, or a pix2pix model (--model pix2pix) on A|B pairs.
+
+    CycleGAN reads trainA/ trainB/ (testA/ testB/); pix2pix reads train/ (test/) of A|B side-by-side images.
 
     Defaults are the reference implementation's (ResNet-9 generator, 70x70 PatchGAN, lsgan,
     Adam 2e-4 / beta1 0.5, 100 + 100 epochs, 286 -> random crop 256). The run directory
@@ -131,9 +132,10 @@ def train(quiet: bool, **options) -> None:
     \b
     Examples:
       cyclegan-tf train --dataset demo --name demo
+      cyclegan-tf train --dataset apple2orange --mixed-precision auto   # downloads on first use; bf16 here
       cyclegan-tf train --dataroot ~/data/horse2zebra --name h2z --seed 1
       cyclegan-tf train --dataroot ~/data/maps --name maps --netG resnet_6blocks --load-size 143 --crop-size 128
-      cyclegan-tf train --dataroot ~/data/gray2rgb --input-nc 1 --output-nc 3 --name colorize
+      cyclegan-tf train --dataroot ~/data/gray2rgb --input-nc 1 --output-nc 3 --lambda-identity 0 --name colorize
       cyclegan-tf train --name h2z --continue-train            # resume after a stop
       cyclegan-tf train --model pix2pix --dataset facades --direction BtoA   # pix2pix, the reference's defaults
       cyclegan-tf train --model pix2pix --dataset labels2photo_demo   # offline, scored exactly (FCN-score)

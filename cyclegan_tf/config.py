@@ -139,6 +139,10 @@ class TrainConfig:
             raise UserError("--no-gan with zero L1/cycle weights leaves nothing to learn")
         if self.pool_size < 0:
             raise UserError("--pool-size must be 0 or more")
+        if self.model == "cycle_gan" and self.lambda_identity > 0 and self.input_nc != self.output_nc:
+            # The identity loss feeds B images to G_AB, which takes A's channels (the reference asserts the same).
+            raise UserError(f"the identity loss needs --input-nc equal to --output-nc (here {self.input_nc} and "
+                            f"{self.output_nc}): add --lambda-identity 0")
         if self.eval_freq < 0:
             raise UserError("--eval-freq must be 0 (never) or more")
         if self.feature_extractor and not Path(self.feature_extractor).is_file():

@@ -50,6 +50,7 @@ def test_user_errors_exit_1(tmp_path, demo_run):
     (tmp_path / "trainA").mkdir()
     _one_line_error(run("train", "--dataroot", tmp_path), 1, "no images")
     _one_line_error(run("train", "--dataroot", tmp_path, "--crop-size", "300"), 1, "larger than --load-size")
+    _one_line_error(run("train", "--dataroot", tmp_path, "--input-nc", "1"), 1, "add --lambda-identity 0")
     _one_line_error(run("translate", tmp_path / "x.png", "--name", "none", "--checkpoints-dir", tmp_path), 1,
                     "input not found")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "ok.png")
