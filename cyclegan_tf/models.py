@@ -7,10 +7,10 @@ generator it trains against; naming by domain is easier to read.)
 `Pix2Pix` (Isola et al. 2017) is the paired model: one generator, stored as `G_AB` (the run's direction,
 input -> output, like the reference's `netG`), and one conditional discriminator `D`.
 
-To add a model: a `keras.Model` subclass with its own `train_step` and class attributes `NETWORKS` and
-`TRAINING_STATE` (the attribute names `checkpoints` saves), built by a `build_*` function from a
-`TrainConfig` (see `BUILDERS`), reusing `networks`, `losses`, `compile_with_reference_optimizers` and the
-`ImagePool`.
+To add a model: an `AdversarialModel` subclass with its own `train_step` and class attributes
+`GENERATOR_NAMES`, `DISCRIMINATOR_NAMES` and `TRAINING_STATE` (the attribute names `checkpoints` saves),
+built by a `build_*` function from a `TrainConfig` (see `BUILDERS`), reusing `networks`, `losses`,
+`compile_with_reference_optimizers` and the `ImagePool`.
 """
 
 from __future__ import annotations
@@ -95,13 +95,19 @@ def discriminator_term(D: keras.Model, real: tf.Tensor, fake: tf.Tensor, gan_mod
 class AdversarialModel(keras.Model):
     """What every model here shares: loss trackers, the step counter, one optimizer per player, the step's end.
 
-    Subclasses name their parts in `NETWORKS` and `TRAINING_STATE` (attribute names; `checkpoints` saves
-    them), their loss terms in `LOSS_NAMES`, and list their `generators` and `discriminators`.
+    Subclasses name their networks in `GENERATOR_NAMES` and `DISCRIMINATOR_NAMES` and the rest of their
+    training state in `TRAINING_STATE` (attribute names; `checkpoints` saves `NETWORKS` + `TRAINING_STATE`),
+    and their loss terms in `LOSS_NAMES`.
     """
 
     LOSS_NAMES: tuple[str, ...] = ()
-    NETWORKS: tuple[str, ...] = ()
+    GENERATOR_NAMES: tuple[str, ...] = ()
+    DISCRIMINATOR_NAMES: tuple[str, ...] = ()
     TRAINING_STATE: tuple[str, ...] = ("g_optimizer", "d_optimizer", "step_counter")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.NETWORKS = cls.GENERATOR_NAMES + cls.DISCRIMINATOR_NAMES  # all a checkpoint's networks
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -112,11 +118,11 @@ class AdversarialModel(keras.Model):
 
     @property
     def generators(self) -> list[keras.Model]:
-        raise NotImplementedError
+        return [getattr(self, name) for name in self.GENERATOR_NAMES]
 
     @property
     def discriminators(self) -> list[keras.Model]:
-        raise NotImplementedError
+        return [getattr(self, name) for name in self.DISCRIMINATOR_NAMES]
 
     def compile(self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer, **kwargs):
         # Keras' own `optimizer` is left unused: one optimizer per player, as in the reference.
@@ -158,7 +164,8 @@ class CycleGAN(AdversarialModel):
 
     LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
     # The attributes a checkpoint holds: networks (all a translation needs), then the rest of the training state.
-    NETWORKS = ("G_AB", "G_BA", "D_A", "D_B")
+    GENERATOR_NAMES = ("G_AB", "G_BA")
+    DISCRIMINATOR_NAMES = ("D_A", "D_B")
     TRAINING_STATE = ("g_optimizer", "d_optimizer", "pool_A", "pool_B", "step_counter")
 
     def __init__(self, G_AB: keras.Model, G_BA: keras.Model, D_A: keras.Model, D_B: keras.Model,
@@ -177,13 +184,6 @@ class CycleGAN(AdversarialModel):
             self.pool_A.build((None, *image_shape, G_BA.output_shape[-1]))
             self.pool_B.build((None, *image_shape, G_AB.output_shape[-1]))
 
-    @property
-    def generators(self) -> list[keras.Model]:
-        return [self.G_AB, self.G_BA]
-
-    @property
-    def discriminators(self) -> list[keras.Model]:
-        return [self.D_A, self.D_B]
 
     def call(self, real_A, training=False):
         return self.G_AB(real_A, training=training)
@@ -261,7 +261,8 @@ class Pix2Pix(AdversarialModel):
 
     LOSS_NAMES = ("G_GAN", "G_L1", "D")
     # `G_AB` is the run's generator whatever its direction (the reference's netG), so `translate` finds it.
-    NETWORKS = ("G_AB", "D")
+    GENERATOR_NAMES = ("G_AB",)
+    DISCRIMINATOR_NAMES = ("D",)
     TRAINING_STATE = ("g_optimizer", "d_optimizer", "step_counter")
 
     def __init__(self, G_AB: keras.Model, D: keras.Model, weights: Pix2PixLossWeights | None = None, **kwargs):
@@ -269,13 +270,6 @@ class Pix2Pix(AdversarialModel):
         self.G_AB, self.D = G_AB, D
         self.loss_weights = weights or Pix2PixLossWeights()
 
-    @property
-    def generators(self) -> list[keras.Model]:
-        return [self.G_AB]
-
-    @property
-    def discriminators(self) -> list[keras.Model]:
-        return [self.D]
 
     def call(self, inputs, training=False):
         return self.G_AB(inputs, training=training)
