@@ -77,12 +77,18 @@ def monitoring_callbacks(config: TrainConfig, root: Path, steps_per_epoch: int, 
     """Progress (verbose 1: bars, 2: one line per epoch, 0: none), logs, evaluation and samples, in that order.
 
     The evaluator runs before the sample writer so that the gallery it rewrites shows this epoch's scores.
+    Both read testA/ testB/ and run a CycleGAN's two generators, so a pix2pix run gets progress and logs only.
     """
     writer = tf.summary.create_file_writer(str(Path(config.logdir) if config.logdir else config.run_dir / "logs"))
     out: list[keras.callbacks.Callback] = []
     if verbose:
         out.append(Progress(config.total_epochs, steps_per_epoch, config.batch_size, bar=verbose == 1))
     out.append(LossLogger(config, start_step, writer))
+    if config.model != "cycle_gan":
+        if config.eval_freq:
+            log.warning("--eval-freq is not supported for %s yet: use `cyclegan-tf evaluate` after training",
+                        config.model)
+        return out
     if config.eval_freq:
         out.append(Evaluator(config, root, start_step, writer, verbose=bool(verbose)))
     out.append(SampleWriter(config, root, writer))

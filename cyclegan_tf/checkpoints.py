@@ -30,20 +30,15 @@ import numpy as np
 from cyclegan_tf.config import TrainConfig, write_text_atomic
 from cyclegan_tf.errors import UserError
 
-# CycleGAN's groups (its class attributes of the same names); other models bring their own.
-NETWORKS = ("G_AB", "G_BA", "D_A", "D_B")
-TRAINING_STATE = ("g_optimizer", "d_optimizer", "pool_A", "pool_B", "step_counter")
-ALL_GROUPS = NETWORKS + TRAINING_STATE
-
 
 def network_groups(model) -> tuple[str, ...]:
     """The attribute names of a model's networks (what an `epoch_N` checkpoint keeps)."""
-    return tuple(getattr(model, "NETWORKS", NETWORKS))
+    return tuple(model.NETWORKS)
 
 
 def all_groups(model) -> tuple[str, ...]:
     """Every attribute name of a model's training state (what a `latest_N` checkpoint keeps)."""
-    return network_groups(model) + tuple(getattr(model, "TRAINING_STATE", TRAINING_STATE))
+    return network_groups(model) + tuple(model.TRAINING_STATE)
 
 
 def variable_groups(model, groups: tuple[str, ...]) -> dict[str, list]:

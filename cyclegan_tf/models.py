@@ -270,7 +270,6 @@ class Pix2Pix(AdversarialModel):
         self.G_AB, self.D = G_AB, D
         self.loss_weights = weights or Pix2PixLossWeights()
 
-
     def call(self, inputs, training=False):
         return self.G_AB(inputs, training=training)
 
@@ -294,7 +293,8 @@ class Pix2Pix(AdversarialModel):
 
     def train_step(self, data):
         inputs, target = data
-        g_vars, d_vars = self.G_AB.trainable_variables, self.D.trainable_variables
+        g_vars = self.trainable_variables_of(self.generators)
+        d_vars = self.trainable_variables_of(self.discriminators)
         learning_rate = self.g_optimizer.learning_rate
         d_terms = {}
         with tf.GradientTape() as g_tape:

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 
 from cyclegan_tf import checkpoints, demo, paired_demo
-from cyclegan_tf.callbacks import Checkpointer, Evaluator, SampleWriter, monitoring_callbacks
+from cyclegan_tf.callbacks import Checkpointer, monitoring_callbacks
 from cyclegan_tf.config import ARCHITECTURE_FIELDS, MODEL_PRESETS, TrainConfig
 from cyclegan_tf.data import list_images, load_image, training_data
 from cyclegan_tf.datasets import DEMO, preset, resolve_dataroot
@@ -112,10 +112,6 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
         verbose = 1 if sys.stdout.isatty() else 2
     # Progress bars or lines (verbose 1 or 2; Keras' own output is off), logs, evaluation, samples, gallery
     monitors = monitoring_callbacks(cfg, root, spe, step, int(verbose))
-    if cfg.model == "pix2pix":  # these read testA/ testB/ and run both generators of a CycleGAN
-        monitors = [m for m in monitors if not isinstance(m, (Evaluator, SampleWriter))]
-        if cfg.eval_freq:
-            log.warning("--eval-freq is not supported for pix2pix yet: use `cyclegan-tf evaluate` after training")
     history: dict[str, list[float]] = {}
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
