@@ -11,11 +11,14 @@ not values).
 
 from __future__ import annotations
 
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from cyclegan_tf import paired_demo
 from cyclegan_tf.datasets import data_root
@@ -87,43 +90,54 @@ TABLES: dict[str, tuple[Table, ...]] = {"pix2pix": (PIX2PIX_LOSSES, PIX2PIX_PATC
 @dataclass
 class Row:
     variant: Variant
-    score: paired_demo.FcnScore
-    steps: int
-    seconds: float
+    scores: list[paired_demo.FcnScore]  # one per seed
+    steps: int  # per seed
+    seconds: float  # all seeds
     same_as: str | None = None  # the label of the run this row reuses (a configuration shared by two tables)
+
+    @property
+    def score(self) -> paired_demo.FcnScore:
+        """The mean over seeds."""
+        return paired_demo.FcnScore(*(float(np.mean([getattr(s, key) for s in self.scores]))
+                                      for key in ("pixel_accuracy", "class_accuracy", "class_iou")),
+                                    self.scores[0].images)
 
 
 def slug(text: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_")
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def run_variant(table: Table, variant: Variant, epochs: int, data_dir: str | Path | None, work_dir: Path,
-                verbose: int = 0) -> Row:
-    """Train one configuration from scratch (its old run directory is replaced) and score it."""
+                verbose: int = 0, max_pairs: int | None = None, seed: int = 0) -> Row:
+    """Train one configuration from scratch with `seed` (its old run directory is replaced) and score it.
+    `max_pairs`: train on the first pairs only (a quick check; the tables use all 300)."""
     from cyclegan_tf.train import make_config, train  # TensorFlow: imported when a run starts
 
-    name = f"{table.model}_{slug(variant.label)}"
+    name = f"{table.model}_{slug(variant.label)}" + (f"_seed{seed}" if seed else "")
     shutil.rmtree(work_dir / name, ignore_errors=True)
     options = dict(model=table.model, dataset=paired_demo.NAME, data_dir=str(data_dir) if data_dir else None,
                    name=name, checkpoints_dir=str(work_dir), n_epochs=(epochs + 1) // 2, n_epochs_decay=epochs // 2,
-                   save_epoch_freq=max(epochs, 1), seed=0, **table.base, **variant.options)
+                   save_epoch_freq=max(epochs, 1), seed=seed, max_dataset_size=max_pairs, **table.base,
+                   **variant.options)
     started = time.time()
     result = train(make_config(options), verbose=verbose)
     score = paired_demo.FcnScore(**result.fcn_score)
-    return Row(variant, score, result.step, time.time() - started)
+    return Row(variant, [score], result.step, time.time() - started)
 
 
 def run_ablation(kind: str, epochs: int = 6, data_dir: str | Path | None = None, work_dir: str | Path | None = None,
-                 verbose: int = 0, on_row=None) -> list[tuple[Table, list[Row]]]:
-    """Every table of `kind` ("pix2pix" or "cyclegan"): each configuration trained and scored.
+                 verbose: int = 0, on_row=None, max_pairs: int | None = None, seeds: int = 1
+                 ) -> list[tuple[Table, list[Row]]]:
+    """Every table of `kind` ("pix2pix" or "cyclegan"): each configuration trained with seeds 0 .. `seeds` - 1
+    and scored; a row holds the scores of every seed.
 
     Runs go to `work_dir` (default: <data dir>/../ablation-runs). A configuration shared by two tables
     (L1+cGAN with the 70x70 PatchGAN) is trained once.
     """
     if kind not in TABLES:
         raise UserError(f"ablation must be one of {', '.join(TABLES)}, not {kind!r}")
-    if epochs < 1:
-        raise UserError("--epochs must be at least 1")
+    if epochs < 1 or seeds < 1:
+        raise UserError("--epochs and --seeds must be at least 1")
     work_dir = Path(work_dir) if work_dir else data_root(data_dir).parent / "ablation-runs"
     done: dict[tuple, Row] = {}
     out = []
@@ -133,11 +147,14 @@ def run_ablation(kind: str, epochs: int = 6, data_dir: str | Path | None = None,
             options = {**table.base, **variant.options}
             key = (table.model, tuple(sorted(_canonical(options).items())))
             if key not in done:
-                done[key] = run_variant(table, variant, epochs, data_dir, work_dir, verbose)
+                runs = [run_variant(table, variant, epochs, data_dir, work_dir, verbose, max_pairs, seed)
+                        for seed in range(seeds)]
+                done[key] = Row(variant, [run.scores[0] for run in runs], runs[0].steps,
+                                sum(run.seconds for run in runs))
                 rows.append(done[key])
             else:
                 first = done[key]
-                rows.append(Row(variant, first.score, first.steps, first.seconds, first.variant.label))
+                rows.append(Row(variant, first.scores, first.steps, first.seconds, first.variant.label))
             if on_row:
                 on_row(table, rows[-1])
         out.append((table, rows))
@@ -153,23 +170,29 @@ def _canonical(options: dict[str, Any]) -> dict[str, Any]:
 
 def markdown(results: list[tuple[Table, list[Row]]], ground_truth: paired_demo.FcnScore | None = None,
              command: str = "", seconds: float | None = None, identity: paired_demo.FcnScore | None = None) -> str:
-    """The tables as Markdown: ours (per-pixel acc. / per-class acc. / class IoU) beside the paper's, with the
-    floor (`identity`: the label map copied) and the ceiling (`ground_truth`: the real photos) when given."""
+    """The tables as Markdown: ours (per-pixel acc. / per-class acc. / class IoU, the mean over seeds, and each
+    seed's class IoU when there are several) beside the paper's, with the floor (`identity`: the label map
+    copied) and the ceiling (`ground_truth`: the real photos) when given."""
     lines = []
     for table, rows in results:
+        seeds = max(len(row.scores) for row in rows)
+        mean = f", mean of {seeds} seeds" if seeds > 1 else ""
+        per_seed = " class IoU of each seed |" if seeds > 1 else ""
         lines += [f"### {table.title}", "",
-                  f"| configuration | options | ours: per-pixel acc. / per-class acc. / class IoU | "
+                  f"| configuration | options | ours: per-pixel acc. / per-class acc. / class IoU{mean} |{per_seed} "
                   f"{table.paper_source} | steps | time |",
-                  "|---|---|---|---|---|---|"]
+                  "|---|---|---|---|---|---|" + ("---|" if seeds > 1 else "")]
+        blank = " |" if seeds > 1 else ""
         for row in rows:
             paper = " / ".join(f"{v:.2f}" for v in row.variant.paper) if row.variant.paper else "-"
             time_text = f"the {row.same_as} run" if row.same_as else f"{row.seconds:.0f} s"
-            lines.append(f"| {row.variant.label} | `{row.variant.flags}` | {row.score.row()} | {paper} | "
+            each = f" {', '.join(f'{s.class_iou:.2f}' for s in row.scores)} |" if seeds > 1 else ""
+            lines.append(f"| {row.variant.label} | `{row.variant.flags}` | {row.score.row()} |{each} {paper} | "
                          f"{row.steps} | {time_text} |")
         if identity is not None:
-            lines.append(f"| identity (the label map copied) | | {identity.row()} | - | | |")
+            lines.append(f"| identity (the label map copied) | | {identity.row()} |{blank} - | | |")
         if ground_truth is not None:
-            lines.append(f"| ground truth (the segmenter on real photos) | | {ground_truth.row()} | "
+            lines.append(f"| ground truth (the segmenter on real photos) | | {ground_truth.row()} |{blank} "
                          f"{'0.80 / 0.26 / 0.21' if table.model == 'pix2pix' else '-'} | | |")
         lines.append("")
     if command:

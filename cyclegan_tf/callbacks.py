@@ -3,7 +3,7 @@
 - `Checkpointer`: the training state, every epoch and every `--save-latest-freq` steps.
 - `Progress`: a progress bar per epoch (losses, images/s, ETA) and a one-line summary; lines only when quiet.
 - `LossLogger`: `loss_log.csv` and TensorBoard scalars every `--print-freq` steps and per epoch; `losses.png`.
-- `Evaluator`: FID, KID, cycle L1/PSNR (and the demo score) every `--eval-freq` epochs; `best.json`.
+- `Evaluator`: FID, KID, cycle or target L1/PSNR (and exact scores) every `--eval-freq` epochs; `best.json`.
 - `SampleWriter`: per epoch, panels of fixed test images (PNG grid, TensorBoard), `timelapse.gif`, `index.html`.
 
 `monitoring_callbacks` makes all but the checkpointer. Everything they write is rebuilt from, or appended
@@ -26,9 +26,8 @@ from tensorflow.core.framework import summary_pb2
 
 from cyclegan_tf import checkpoints, evaluate, report
 from cyclegan_tf.config import TrainConfig, write_text_atomic
-from cyclegan_tf.data import list_images, load_image
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.translate import Translator
+from cyclegan_tf.translate import Translator, model_generators, run_directions
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -77,18 +76,12 @@ def monitoring_callbacks(config: TrainConfig, root: Path, steps_per_epoch: int, 
     """Progress (verbose 1: bars, 2: one line per epoch, 0: none), logs, evaluation and samples, in that order.
 
     The evaluator runs before the sample writer so that the gallery it rewrites shows this epoch's scores.
-    Both read testA/ testB/ and run a CycleGAN's two generators, so a pix2pix run gets progress and logs only.
     """
     writer = tf.summary.create_file_writer(str(Path(config.logdir) if config.logdir else config.run_dir / "logs"))
     out: list[keras.callbacks.Callback] = []
     if verbose:
         out.append(Progress(config.total_epochs, steps_per_epoch, config.batch_size, bar=verbose == 1))
     out.append(LossLogger(config, start_step, writer))
-    if config.model != "cycle_gan":
-        if config.eval_freq:
-            log.warning("--eval-freq is not supported for %s yet: use `cyclegan-tf evaluate` after training",
-                        config.model)
-        return out
     if config.eval_freq:
         out.append(Evaluator(config, root, start_step, writer, verbose=bool(verbose)))
     out.append(SampleWriter(config, root, writer))
@@ -306,10 +299,10 @@ class Evaluator(keras.callbacks.Callback):
         if done % self.config.eval_freq:
             return
         cfg, step = self.config, int(self.model.step_counter.numpy())
-        scores = evaluate.evaluate_generators(self.model.G_AB, self.model.G_BA, cfg, self.root,
-                                              extractor=self.extractor, demo_dataset=evaluate.is_demo_run(cfg))
+        scores = evaluate.evaluate_generators(model_generators(self.model, cfg), cfg, self.root,
+                                              extractor=self.extractor)
         result = evaluate.Evaluation(cfg.name, done, step, self.extractor.name if self.extractor else None,
-                                     str(self.root), {d: scores[d] for d in evaluate.DIRECTIONS},
+                                     str(self.root), {d: scores[d] for d in run_directions(cfg)},
                                      scores.get("demo_score"))
         result.save(cfg.run_dir)
         summary = result.summary()
@@ -342,66 +335,73 @@ def update_best(run_dir: Path, result: evaluate.Evaluation) -> dict | None:
 
 
 class SampleWriter(keras.callbacks.Callback):
-    """Each epoch: the fixed test images through both generators, as `samples/epoch_NNN.png` and TensorBoard
-    images (`samples/AtoB`, `samples/BtoA`); a time-lapse frame of the first A image (`timelapse/`,
-    made into `timelapse.gif`); and `index.html`.
+    """Each epoch: fixed test images through the run's generators, as `samples/epoch_NNN.png` and TensorBoard
+    images (`samples/AtoB`, `samples/BtoA`); a time-lapse frame of the first sample (`timelapse/`, made into
+    `timelapse.gif`); and `index.html`.
 
-    Rows: real_A | fake_B | rec_A | idt_B and real_B | fake_A | rec_B | idt_A, the reference's panels
-    (idt_B = G_AB(real_B): identity panels need domains with the same number of channels).
+    A row per sample: a CycleGAN's real_A | fake_B | rec_A | idt_B (and real_B | fake_A | rec_B | idt_A), the
+    reference's panels (idt_B = G_AB(real_B): identity panels need domains with the same number of channels);
+    pix2pix's input | output | target (real_A | fake_B | real_B for AtoB).
     """
 
     def __init__(self, config: TrainConfig, root: Path, writer):
         super().__init__()
         self.config, self.root, self.writer = config, root, writer
-        self.samples: dict[str, list[np.ndarray]] | None = None
+        self.samples: dict[str, evaluate.TestImages] | None = None
 
     def on_train_begin(self, logs=None):
         if self.samples is None:
             self.samples = fixed_samples(self.root, self.config)
-            self.translators = {"AtoB": Translator(self.model.G_AB, self.config.netG),
-                                "BtoA": Translator(self.model.G_BA, self.config.netG)}
+            self.translators = {d: Translator(g, self.config.netG)
+                                for d, g in model_generators(self.model, self.config).items()}
 
-    def panels(self) -> dict[str, list[list[np.ndarray]]]:
-        """{direction: one [real, fake, reconstructed, identity] list per sample}."""
-        identity = self.config.input_nc == self.config.output_nc
+    def panels(self) -> dict[str, tuple[list[str], list[list[np.ndarray]]]]:
+        """{direction: (column labels, one row of panels per sample)}."""
         out = {}
-        for direction, (source, target) in evaluate.DOMAINS.items():
-            forward = self.translators[direction]
-            back = self.translators["BtoA" if direction == "AtoB" else "AtoB"]
-            others = self.samples[target]
+        for direction, images in self.samples.items():
+            source, target = evaluate.DOMAINS[direction]
+            forward, back = self.translators[direction], self.translators.get(evaluate.REVERSE[direction])
+            identity = back is not None and self.config.input_nc == self.config.output_nc
+            labels = [f"real_{source}", f"fake_{target}"]
+            labels += [f"rec_{source}"] if back else []
+            labels += [f"real_{target}"] if images.paired else []
+            labels += [f"idt_{target}"] if identity else []
             rows = []
-            for i, real in enumerate(self.samples[source]):
+            for i, real in enumerate(images.inputs):
                 fake = forward(real)
-                rows.append([real, fake, back(fake)] + ([forward(others[i % len(others)])] if identity else []))
-            out[direction] = rows
+                other = images.targets[i % len(images.targets)]
+                rows.append([real, fake] + ([back(fake)] if back else []) + ([other] if images.paired else [])
+                            + ([forward(other)] if identity else []))
+            out[direction] = (labels, rows)
         return out
 
     def on_epoch_end(self, epoch, logs=None):
         done, run_dir = epoch + 1, self.config.run_dir
-        rows = self.panels()
-        labels = {d: [f"real_{s}", f"fake_{t}", f"rec_{s}", f"idt_{t}"] for d, (s, t) in evaluate.DOMAINS.items()}
-        grid = report.vstack([report.sample_grid(rows[d], labels[d]) for d in evaluate.DIRECTIONS], 3 * report.GAP)
+        panels = self.panels()
+        grid = report.vstack([report.sample_grid(rows, labels) for labels, rows in panels.values()], 3 * report.GAP)
         report.save_png(run_dir / "samples" / f"epoch_{done:03d}.png", grid)
         with self.writer.as_default():
-            for direction, direction_rows in rows.items():
-                write_images(f"samples/{direction}", [report.hstack(row) for row in direction_rows], done,
-                             " | ".join(labels[direction]))
+            for direction, (labels, rows) in panels.items():
+                write_images(f"samples/{direction}", [report.hstack(row) for row in rows], done, " | ".join(labels))
         self.writer.flush()
-        first = rows["AtoB"][0]
+        first = next(iter(panels.values()))[1][0]
         report.save_png(run_dir / "timelapse" / f"epoch_{done:03d}.png",
                         report.caption(report.hstack(first[:2], report.GAP), f"epoch {done}"))
         report.write_gif([path for _, path in report.numbered(run_dir / "timelapse")], run_dir / "timelapse.gif")
         step = int(self.model.step_counter.numpy())
+        columns = " | ".join(next(iter(panels.values()))[0])
         report.write_gallery(run_dir, f"cyclegan-tf run {self.config.name}",
-                             f"Epoch {done} of {self.config.total_epochs} done (step {step}).")
+                             f"Epoch {done} of {self.config.total_epochs} done (step {step}).",
+                             f"Each row, on fixed test images: {columns}.")
 
 
-def fixed_samples(root: Path, config: TrainConfig) -> dict[str, list[np.ndarray]]:
-    """The first `n_samples` test images of each domain (training images without a test split), scaled and
+def fixed_samples(root: Path, config: TrainConfig) -> dict[str, evaluate.TestImages]:
+    """The first `n_samples` test images of each direction (training images without a test split), scaled and
     centre-cropped to the training size: the same images every epoch, so the panels show progress."""
     out = {}
-    for domain, channels in (("A", config.input_nc), ("B", config.output_nc)):
-        folder, _ = evaluate.split_folder(root, domain)
-        out[domain] = [report.fit_square(load_image(path, channels), config.crop_size)
-                       for path in list_images(folder, config.n_samples)]
+    for direction in run_directions(config):
+        images = evaluate.test_images(config, root, direction, config.n_samples)
+        images.inputs, images.targets = ([report.fit_square(image, config.crop_size) for image in group]
+                                         for group in (images.inputs, images.targets))
+        out[direction] = images
     return out

@@ -217,14 +217,17 @@ def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, train
 @click.option("--checkpoints-dir", "--checkpoints_dir", "checkpoints_dir", default="./checkpoints", show_default=True,
               help="Where run directories are kept.")
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA", "both"]), default="both", show_default=True,
-              help="Which generator(s) to score.")
+              help="Which generator(s) to score (both: every one the run has; pix2pix has one).")
 @click.option("--epoch", type=int, help="Evaluate the networks saved at this epoch (default: the latest).")
 @click.option("--feature-extractor", "--feature_extractor", "feature_extractor", type=click.Path(dir_okay=False),
               help="A Keras model file (.keras) mapping images to feature vectors, instead of InceptionV3. It gets "
                    "float32 RGB images in [0, 255] at its input size (299 x 299 if not fixed) and returns "
                    "(batch, d) features.")
+@click.option("--no-fid", "--no_fid", "no_fid", is_flag=True,
+              help="Skip FID and KID (no feature extractor needed): the other scores only.")
 @click.option("--dataroot", type=click.Path(file_okay=False),
-              help="Folder with testA/ testB/ [default: the run's own dataset].")
+              help="Folder with testA/ testB/ (pix2pix: test/ or val/ of A|B images) [default: the run's own "
+                   "dataset].")
 @click.option("--max-images", "--max_images", "max_images", type=click.IntRange(min=2),
               help="Use at most this many test images per domain.")
 @click.option("--segmenter", type=click.Path(dir_okay=False),
@@ -234,24 +237,29 @@ def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, train
                    "FCN-score from its exact segmenter without this.")
 @click.option("--palette", type=click.Path(dir_okay=False),
               help="JSON list of [r, g, b] colours, class i = colour i, to read colour label maps (--segmenter).")
-def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, dataroot, max_images, segmenter,
+def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, no_fid, dataroot, max_images, segmenter,
              palette) -> None:
-    """Score a trained run on its test split: FID and KID, cycle L1 and PSNR, and the demo's exact score.
+    """Score a trained run on its test split: FID and KID, L1 and PSNR, and the embedded sets' exact scores.
 
-    For each direction (AtoB: testA -> G_AB -> fake B -> G_BA -> reconstructed A), FID and KID compare the
-    translations with the real test images of the target domain (lower is better); cycle L1 (in [-1, 1]
-    units) and PSNR compare each input with its reconstruction. On the embedded demo dataset the exact demo
-    score (IoU, style accuracy) is added. Prints a table and saves it as JSON in <run>/eval/epoch_NNN.json.
+    For each direction a CycleGAN run has (AtoB: testA -> G_AB -> fake B -> G_BA -> reconstructed A), FID and
+    KID compare the translations with the real test images of the target domain (lower is better); cycle L1
+    (in [-1, 1] units) and PSNR compare each input with its reconstruction. A pix2pix run is scored in its
+    direction on the A|B pairs of test/ (else val/): FID and KID as above, L1 and PSNR against each pair's
+    target. On the embedded demo dataset the exact demo score (IoU, style accuracy) is added, on
+    labels2photo_demo the FCN-score of labels -> photo (per-pixel acc., per-class acc., class IoU). Prints a
+    table and saves it as JSON in <run>/eval/epoch_NNN.json.
 
     Features are InceptionV3's (ImageNet weights, downloaded once by Keras into ~/.keras/models/); without
-    internet, put inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 there or pass --feature-extractor.
-    FID/KID from few images are biased upwards: compare runs on the same images with the same features.
+    internet, put inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 there, pass --feature-extractor,
+    or --no-fid. FID/KID from few images are biased upwards: compare runs on the same images with the same
+    features.
 
     \b
     Examples:
       cyclegan-tf evaluate --name apple2orange
       cyclegan-tf evaluate --name apple2orange --epoch 100 --direction AtoB
       cyclegan-tf evaluate --name demo --feature-extractor features.keras
+      cyclegan-tf evaluate --name facades_pix2pix --no-fid                 # L1 / PSNR to the targets
       cyclegan-tf evaluate --name h2z --dataroot ~/data/horse2zebra --max-images 100
     """
     import_tensorflow_quietly()
@@ -259,18 +267,13 @@ def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, dataroo
     from cyclegan_tf.evaluate import evaluate_run
 
     run = Path(checkpoints_dir) / name
-    fcn = paired_demo.fcn_score_for_run(run, epoch, segmenter, palette, dataroot, max_images)
-    if fcn is not None:
-        click.echo(f"FCN-score (labels -> photo, {fcn.images} test images): per-pixel acc. {fcn.pixel_accuracy:.3f}, "
-                   f"per-class acc. {fcn.class_accuracy:.3f}, class IoU {fcn.class_iou:.3f}")
-    if paired_demo.run_model(run, epoch) == "pix2pix":  # FID/KID and cycle scores need a CycleGAN's two generators
-        if fcn is None:
-            raise UserError("a pix2pix run is scored with the FCN-score: give --segmenter (or train on "
-                            "labels2photo_demo)")
-        return
-    result = evaluate_run(Path(checkpoints_dir) / name, direction, epoch, feature_extractor, dataroot, max_images)
+    result = evaluate_run(run, direction, epoch, feature_extractor, dataroot, max_images, features=not no_fid)
     click.echo(result.table())
-    click.echo(f"saved {Path(checkpoints_dir) / name / 'eval' / f'epoch_{result.epoch:03d}.json'}")
+    if segmenter:
+        fcn = paired_demo.fcn_score_for_run(run, segmenter, epoch, palette, dataroot, max_images)
+        click.echo(f"FCN-score with {segmenter} ({fcn.images} test images): per-pixel acc. {fcn.pixel_accuracy:.3f}, "
+                   f"per-class acc. {fcn.class_accuracy:.3f}, class IoU {fcn.class_iou:.3f}")
+    click.echo(f"saved {run / 'eval' / f'epoch_{result.epoch:03d}.json'}")
 
 
 @main.command(context_settings=CONTEXT)
@@ -284,7 +287,13 @@ def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, dataroo
                    "~/.cache/cyclegan-tf/datasets].")
 @click.option("--work-dir", type=click.Path(file_okay=False),
               help="Run directories of the configurations [default: <data dir>/../ablation-runs].")
-def ablation(kind, out, epochs, data_dir, work_dir) -> None:
+@click.option("--max-pairs", type=click.IntRange(min=1),
+              help="Train on the first N of the 300 training pairs only: a quick check that every configuration "
+                   "runs (the tables need all of them).")
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Train each configuration with seeds 0 .. N-1: the table shows the mean and each seed's class "
+                   "IoU (GAN runs differ from seed to seed).")
+def ablation(kind, out, epochs, data_dir, work_dir, max_pairs, seeds) -> None:
     """Re-run a paper's ablation at a small size on the embedded paired set and write the tables.
 
     pix2pix: Table 1 (L1, GAN, cGAN, L1+GAN, L1+cGAN) and Table 3 (PatchGAN 1x1, 16x16, 70x70 and a
@@ -296,7 +305,8 @@ def ablation(kind, out, epochs, data_dir, work_dir) -> None:
     \b
     Examples:
       cyclegan-tf ablation pix2pix --out pix2pix_ablation.md
-      cyclegan-tf ablation cyclegan --epochs 2
+      cyclegan-tf ablation cyclegan --epochs 8 --seeds 3
+      cyclegan-tf ablation pix2pix --epochs 1 --max-pairs 8      # a quick check that everything runs
     """
     import_tensorflow_quietly()
     import time
@@ -306,10 +316,14 @@ def ablation(kind, out, epochs, data_dir, work_dir) -> None:
     started = time.time()
 
     def progress(table, row) -> None:
-        click.echo(f"{table.model} {row.variant.label}: {row.score.row()} ({row.steps} steps, {row.seconds:.0f} s)")
+        ious = ", ".join(f"{score.class_iou:.2f}" for score in row.scores)
+        seeds = f", class IoU per seed {ious}" if len(row.scores) > 1 else ""
+        click.echo(f"{table.model} {row.variant.label}: {row.score.row()} ({row.steps} steps, {row.seconds:.0f} s"
+                   f"{seeds})")
 
-    results = run_ablation(kind, epochs, data_dir, work_dir, on_row=progress)
-    command = f"cyclegan-tf ablation {kind} --epochs {epochs}"
+    results = run_ablation(kind, epochs, data_dir, work_dir, on_row=progress, max_pairs=max_pairs, seeds=seeds)
+    command = (f"cyclegan-tf ablation {kind} --epochs {epochs}" + (f" --seeds {seeds}" if seeds > 1 else "")
+               + (f" --max-pairs {max_pairs}" if max_pairs else ""))
     identity, truth = bounds(data_dir)
     text = markdown(results, truth, command, time.time() - started, identity)
     path = Path(out or f"ablation_{kind}.md")

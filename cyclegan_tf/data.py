@@ -21,7 +21,15 @@ import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.images import IMAGE_EXTENSIONS, check_image, list_images, load_image, mixed_channels_note  # noqa: F401
+from cyclegan_tf.images import (  # noqa: F401 - split_pair and IMAGE_EXTENSIONS are used through this module too
+    IMAGE_EXTENSIONS,
+    check_image,
+    list_images,
+    load_image,
+    load_pair,
+    mixed_channels_note,
+    split_pair,
+)
 from cyclegan_tf.networks import min_discriminator_size, min_input_size, size_multiple
 
 log = logging.getLogger("cyclegan_tf")
@@ -178,21 +186,10 @@ def _check_batchable(shape: tuple[int, int] | None, cfg: TrainConfig) -> None:
                         "use --batch-size 1 or a cropping --preprocess")
 
 
-def split_pair(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """An A|B image -> (A, B), each `width // 2` wide; of an odd width the last column is dropped (as the reference)."""
-    half = image.shape[1] // 2
-    return image[:, :half], image[:, half: 2 * half]
-
-
 def decode_pair(path: tf.Tensor, size: tf.Tensor, input_nc: int, output_nc: int) -> tf.Tensor:
     """An A|B image read with Pillow, split, each half resized to `size`: (H, W, input_nc + output_nc) uint8."""
-
-    def load(p: bytes) -> tuple[np.ndarray, np.ndarray]:
-        a = load_image(p.decode(), input_nc)
-        b = a if output_nc == input_nc else load_image(p.decode(), output_nc)
-        return split_pair(a)[0], split_pair(b)[1]
-
-    a, b = tf.numpy_function(load, [path], (tf.uint8, tf.uint8), stateful=False)
+    a, b = tf.numpy_function(lambda p: load_pair(p.decode(), input_nc, output_nc), [path], (tf.uint8, tf.uint8),
+                             stateful=False)
     a.set_shape([None, None, input_nc])
     b.set_shape([None, None, output_nc])
     return tf.concat([resize_to(a, size), resize_to(b, size)], axis=-1)

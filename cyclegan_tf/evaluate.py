@@ -1,12 +1,16 @@
-"""How good is a translation: FID, KID, cycle-reconstruction L1 and PSNR, and the demo dataset's exact score.
+"""How good is a translation: FID, KID, L1 and PSNR (of the round trip, or against the paired target), and the
+embedded datasets' exact scores.
 
-For each direction (AtoB: testA -> G_AB -> fake B -> G_BA -> reconstructed A):
+For each direction a run translates (a CycleGAN: AtoB, testA -> G_AB -> fake B -> G_BA -> reconstructed A, and
+BtoA; pix2pix: its `--direction`, on the A|B pairs of test/, else val/):
 - FID and KID compare the features of the translations with those of the real test images of the target
   domain (lower is better). Features come from InceptionV3 (ImageNet weights, 2048-d pool features, images
   resized to 299 x 299 bilinearly) or from any Keras model file given as the feature extractor.
-- cycle L1 (mean |real - reconstructed| in the model's [-1, 1] units, the training's cycle loss before its
-  lambda) and cycle PSNR (dB, mean over images) measure how much of the input survives the round trip.
-- On the embedded demo dataset, `train.score_demo`'s exact IoU and style accuracy.
+- CycleGAN: cycle L1 (mean |real - reconstructed| in the model's [-1, 1] units, the training's cycle loss
+  before its lambda) and cycle PSNR (dB, mean over images): how much of the input survives the round trip.
+- pix2pix: L1 and PSNR of each translation against its ground-truth target (the training's L1 term).
+- On the embedded demo dataset, `train.score_demo`'s exact IoU and style accuracy; on labels2photo_demo,
+  the FCN-score of labels -> photo (`paired_demo`).
 
     from cyclegan_tf.evaluate import evaluate_run
     result = evaluate_run("checkpoints/demo")        # both directions, the latest checkpoint
@@ -22,9 +26,7 @@ import json
 import logging
 import os
 import socket
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -33,19 +35,19 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cyclegan_tf import checkpoints
+from cyclegan_tf import checkpoints, paired_demo
 from cyclegan_tf.config import TrainConfig, write_text_atomic
-from cyclegan_tf.data import list_images, load_image
+from cyclegan_tf.data import list_images, load_image, load_pair
 from cyclegan_tf.datasets import DEMO, resolve_dataroot
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.models import build_generator
-from cyclegan_tf.translate import Translator
+from cyclegan_tf.translate import Translator, load_generators, run_directions
 
 log = logging.getLogger("cyclegan_tf")
 
 DIRECTIONS = ("AtoB", "BtoA")
 # (source domain, target domain) of each direction
 DOMAINS = {"AtoB": ("A", "B"), "BtoA": ("B", "A")}
+REVERSE = {"AtoB": "BtoA", "BtoA": "AtoB"}
 INCEPTION_SIZE = 299
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + INCEPTION_WEIGHTS
@@ -152,11 +154,11 @@ class FeatureExtractor:
         self._run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         self._kept: dict[tuple, np.ndarray] = {}
 
-    def of_real_images(self, key: tuple, load: Callable[[], list[np.ndarray]]) -> np.ndarray:
-        """Features of the real images `load` gives, kept under `key` (folder, count): they do not change,
+    def of_real_images(self, key: tuple, images: list[np.ndarray]) -> np.ndarray:
+        """Features of real test images, kept under `key` (where they come from, how many): they do not change,
         so evaluations during training compute them once."""
         if key not in self._kept:
-            self._kept[key] = self(load())
+            self._kept[key] = self(images)
         return self._kept[key]
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
@@ -186,7 +188,7 @@ def inception_extractor() -> FeatureExtractor:
         models_dir = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         reason = " ".join(str(error).replace(f" on {INCEPTION_URL}", "").split()) or type(error).__name__
         raise UserError(f"cannot load the InceptionV3 weights for FID/KID ({reason[:160]}): put {INCEPTION_URL} "
-                        f"into {models_dir}/ or pass --feature-extractor FILE.keras") from None
+                        f"into {models_dir}/ or pass --feature-extractor FILE.keras (or evaluate --no-fid)") from None
     finally:
         socket.setdefaulttimeout(previous)
     inputs = keras.Input((INCEPTION_SIZE, INCEPTION_SIZE, 3))
@@ -209,25 +211,103 @@ def load_feature_extractor(path: str | Path | None = None) -> FeatureExtractor:
     return FeatureExtractor(model, str(path))
 
 
-# --- evaluating generators ----------------------------------------------------------------------------------------
+# --- what is scored -------------------------------------------------------------------------------------------
+
+@dataclass
+class TestImages:
+    """What one direction is scored on: the inputs and real images of the target domain (uint8)."""
+
+    inputs: list[np.ndarray]
+    targets: list[np.ndarray]
+    split: str  # test, val, or train when the dataroot has none of them
+    paired: bool  # targets[i] is the ground truth of inputs[i] (aligned A|B data)
+    source: str  # where the inputs and targets come from, e.g. "testA" or "test/ A halves": keys of their features
+    target: str
+
+
+def split_folder(root: Path, domain: str = "") -> tuple[Path, str]:
+    """`test<domain>/` of a dataroot, or, when it is missing or empty, `val<domain>/` (the aligned sets'
+    held-out split) or `train<domain>/` (with a warning)."""
+    for split in ("test", "val", "train"):
+        folder = Path(root) / f"{split}{domain}"
+        if folder.is_dir() and any(folder.iterdir()):
+            if split == "train":
+                log.warning("no test%s/ or val%s/ in %s: using train%s images instead", domain, domain, root, domain)
+            return folder, split
+    raise UserError(f"no test{domain}/, val{domain}/ or train{domain}/ images in {root}")
+
+
+def load_split(folder: Path, channels: int, max_images: int | None = None) -> list[np.ndarray]:
+    """The images of a split folder (the first `max_images` by name) as uint8 arrays."""
+    return [load_image(path, channels) for path in list_images(folder, max_images)]
+
+
+def test_images(config: TrainConfig, root: Path, direction: str, max_images: int | None = None) -> TestImages:
+    """The test images of one direction of a run: pix2pix's A|B pairs split (`--direction BtoA` swaps them),
+    a CycleGAN's source and target domain folders."""
+    if config.model == "pix2pix":
+        folder, split = split_folder(root)
+        pairs = [load_pair(path, config.input_nc, config.output_nc) for path in list_images(folder, max_images)]
+        a_halves, b_halves = (list(halves) for halves in zip(*pairs, strict=True))
+        forward = direction == "AtoB"
+        return TestImages(a_halves if forward else b_halves, b_halves if forward else a_halves, split, True,
+                          f"{folder} {'A' if forward else 'B'} halves", f"{folder} {'B' if forward else 'A'} halves")
+    channels = {"A": config.input_nc, "B": config.output_nc}
+    source, target = DOMAINS[direction]
+    folder, split = split_folder(root, source)
+    target_folder, _ = split_folder(root, target)
+    return TestImages(load_split(folder, channels[source], max_images),
+                      load_split(target_folder, channels[target], max_images), split, False,
+                      str(folder), str(target_folder))
+
+
+def on_dataset(config: TrainConfig, name: str, dataroot: str | Path | None = None) -> bool:
+    """Whether a run is evaluated on the embedded dataset `name` (which has an exact score)."""
+    return config.dataset == name and not config.dataroot and not dataroot
+
+
+def is_demo_run(config: TrainConfig, dataroot: str | Path | None = None) -> bool:
+    """Whether a run evaluates on the embedded demo dataset."""
+    return on_dataset(config, DEMO, dataroot)
+
+
+# --- the scores ---------------------------------------------------------------------------------------------------
 
 @dataclass
 class DirectionMetrics:
-    """The scores of one direction (lower FID, KID and L1 are better; higher PSNR, IoU, style accuracy)."""
+    """The scores of one direction (lower FID, KID and L1 are better; higher PSNR, IoU and accuracies).
+    A score that does not apply to the run is None."""
 
     direction: str
     images: int
-    split: str  # "test", or "train" when the dataroot has no test split
+    split: str  # "test", "val", or "train" when the dataroot has no held-out split
     fid: float | None = None
     kid: float | None = None
     kid_std: float | None = None
     # FID of the untranslated inputs against the target images: what a generator that changes nothing
     # scores, a scale for `fid` whatever the feature extractor and the number of images
     fid_input: float | None = None
-    cycle_l1: float = 0.0
-    cycle_psnr: float = 0.0
+    cycle_l1: float | None = None  # CycleGAN: input vs its round trip
+    cycle_psnr: float | None = None
+    target_l1: float | None = None  # pix2pix: translation vs its ground truth
+    target_psnr: float | None = None
     demo_iou: float | None = None
     demo_style_accuracy: float | None = None
+    fcn_pixel_accuracy: float | None = None  # labels2photo_demo, labels -> photo
+    fcn_class_accuracy: float | None = None
+    fcn_class_iou: float | None = None
+
+
+# (summary key, table header, format) of the scores a table shows when some direction has them
+COLUMNS = (("fid", "FID", ".4g"), ("fid_input", "FID of input", ".4g"), ("kid", "KID", ".3g"),
+           ("cycle_l1", "cycle L1", ".4f"), ("cycle_psnr", "cycle PSNR", ".2f"),
+           ("target_l1", "L1 to target", ".4f"), ("target_psnr", "PSNR to target", ".2f"),
+           ("demo_iou", "demo IoU %", ".1f"), ("demo_style_accuracy", "demo style %", ".1f"),
+           ("fcn_pixel_accuracy", "FCN per-pixel", ".3f"), ("fcn_class_accuracy", "FCN per-class", ".3f"),
+           ("fcn_class_iou", "FCN class IoU", ".3f"))
+# scores logged per evaluation (CSV columns, TensorBoard tags); FID and KID always, the others when they apply
+LOGGED = ("fid", "kid", "cycle_l1", "cycle_psnr", "target_l1", "target_psnr", "demo_iou", "fcn_pixel_accuracy",
+          "fcn_class_accuracy", "fcn_class_iou")
 
 
 @dataclass
@@ -249,12 +329,15 @@ class Evaluation:
         return float(np.mean(values)) if values else None
 
     def summary(self) -> dict[str, float | None]:
-        """Flat scores for TensorBoard tags and CSV columns (`fid_AtoB`, ..., `demo_score`)."""
+        """Flat scores for TensorBoard tags and CSV columns (`fid_AtoB`, ..., `demo_score`): FID and KID always
+        (None without features), the other scores when the run has them."""
         out: dict[str, float | None] = {}
         for direction, m in self.directions.items():
-            for key in ("fid", "kid", "cycle_l1", "cycle_psnr", "demo_iou"):
-                out[f"{key}_{direction}"] = getattr(m, key)
-        out["demo_score"] = self.demo_score
+            for key in LOGGED:
+                if key in ("fid", "kid") or getattr(m, key) is not None:
+                    out[f"{key}_{direction}"] = getattr(m, key)
+        if self.demo_score is not None:
+            out["demo_score"] = self.demo_score
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -269,25 +352,28 @@ class Evaluation:
         return path
 
     def table(self) -> str:
-        """The scores as a text table, one row per direction."""
-        header = ["direction", "images", "FID", "FID of input", "KID", "cycle L1", "cycle PSNR"]
-        demo = self.demo_score is not None
-        if demo:
-            header += ["demo IoU %", "demo style %"]
+        """The scores as a text table, one row per direction; FID, FID of input and KID always ("-" without
+        features), the other columns when some direction has them."""
+        metrics = list(self.directions.values())
+        columns = [c for c in COLUMNS if c[0] in ("fid", "fid_input", "kid")
+                   or any(getattr(m, c[0]) is not None for m in metrics)]
+        header = ["direction", "images", *(title for _, title, _ in columns)]
         rows = []
-        for m in self.directions.values():
-            kid_text = "-" if m.kid is None else f"{m.kid:.3g}" + (f" ± {m.kid_std:.2g}" if m.kid_std else "")
-            row = [m.direction, f"{m.images} ({m.split})", _num(m.fid, ".4g"), _num(m.fid_input, ".4g"), kid_text,
-                   f"{m.cycle_l1:.4f}",
-                   f"{m.cycle_psnr:.2f} dB"]
-            if demo:
-                row += [_num(m.demo_iou, ".1f"), _num(m.demo_style_accuracy, ".1f")]
+        for m in metrics:
+            row = [m.direction, f"{m.images} ({m.split})"]
+            for key, _, spec in columns:
+                text = _num(getattr(m, key), spec)
+                if key == "kid" and m.kid_std:
+                    text += f" ± {m.kid_std:.2g}"
+                elif key.endswith("psnr") and text != "-":
+                    text += " dB"
+                row.append(text)
             rows.append(row)
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
         title = f"{self.name}, epoch {self.epoch} (step {self.step}); features: {self.feature_extractor or 'none'}"
         lines = [title, *lines]
-        if demo:
+        if self.demo_score is not None:
             lines.append(f"demo score (mean IoU, %): {self.demo_score:.1f}")
         return "\n".join(lines)
 
@@ -296,76 +382,69 @@ def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def split_folder(root: Path, domain: str) -> tuple[Path, str]:
-    """`test<domain>/` of a dataroot, or `train<domain>/` (with a warning) when there is no test split."""
-    test = Path(root) / f"test{domain}"
-    if test.is_dir() and any(test.iterdir()):
-        return test, "test"
-    log.warning("no %s in %s: using train%s images instead", test.name, root, domain)
-    return Path(root) / f"train{domain}", "train"
+def _mean_l1_psnr(images: list[np.ndarray], others: list[np.ndarray]) -> tuple[float, float]:
+    pairs = list(zip(images, others, strict=True))
+    return float(np.mean([l1(a, b) for a, b in pairs])), float(np.mean([psnr(a, b) for a, b in pairs]))
 
 
-def load_split(folder: Path, channels: int, max_images: int | None = None) -> list[np.ndarray]:
-    """The images of a split folder (the first `max_images` by name) as uint8 arrays."""
-    return [load_image(path, channels) for path in list_images(folder, max_images)]
+# --- evaluating generators ----------------------------------------------------------------------------------------
 
+def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig, root: Path,
+                        directions: tuple[str, ...] | None = None, extractor: FeatureExtractor | None = None,
+                        max_images: int | None = None, dataroot: str | Path | None = None) -> dict[str, Any]:
+    """Score a run's generators ({direction: generator}, see `translate.model_generators`) on a dataroot's
+    test split: {direction: DirectionMetrics, "demo_score": ...}.
 
-def evaluate_generators(G_AB: keras.Model, G_BA: keras.Model, config: TrainConfig, root: Path,
-                        directions: tuple[str, ...] = DIRECTIONS, extractor: FeatureExtractor | None = None,
-                        demo_dataset: bool = False, max_images: int | None = None) -> dict[str, Any]:
-    """Score the generators on a dataroot's test split: {direction: DirectionMetrics, "demo_score": ...}.
-
-    Without an `extractor`, FID and KID are left out (None).
+    `directions` default to all of `generators`. Cycle scores need the generator of the other direction too;
+    without an `extractor`, FID and KID are left out (None). `dataroot`: the one the user gave instead of the
+    run's own, which turns the embedded datasets' exact scores off.
     """
-    translators = {"AtoB": Translator(G_AB, config.netG), "BtoA": Translator(G_BA, config.netG)}
-    channels = {"A": config.input_nc, "B": config.output_nc}
+    translators = {d: Translator(g, config.netG) for d, g in generators.items()}
+    fcn_direction = "AtoB" if on_dataset(config, paired_demo.NAME, dataroot) else None  # labels -> photo
     out: dict[str, Any] = {}
-    for direction in directions:
-        source, target = DOMAINS[direction]
-        forward, back = translators[direction], translators["BtoA" if direction == "AtoB" else "AtoB"]
-        folder, split = split_folder(root, source)
-        reals = load_split(folder, channels[source], max_images)
-        fakes = [forward(image) for image in reals]
-        recs = [back(image) for image in fakes]
-        metrics = DirectionMetrics(direction, len(reals), split,
-                                   cycle_l1=float(np.mean([l1(r, c) for r, c in zip(reals, recs, strict=True)])),
-                                   cycle_psnr=float(np.mean([psnr(r, c) for r, c in zip(reals, recs, strict=True)])))
+    for direction in directions or tuple(generators):
+        images = test_images(config, root, direction, max_images)
+        forward, back = translators[direction], translators.get(REVERSE[direction])
+        fakes = [forward(image) for image in images.inputs]
+        metrics = DirectionMetrics(direction, len(fakes), images.split)
+        if back is not None:
+            metrics.cycle_l1, metrics.cycle_psnr = _mean_l1_psnr(images.inputs, [back(fake) for fake in fakes])
+        if images.paired:
+            metrics.target_l1, metrics.target_psnr = _mean_l1_psnr(fakes, images.targets)
         if extractor is not None:
-            target_folder, _ = split_folder(root, target)
-            real_features = extractor.of_real_images((str(target_folder), max_images),
-                                                     partial(load_split, target_folder, channels[target], max_images))
-            input_features = extractor.of_real_images((str(folder), max_images),
-                                                      partial(load_split, folder, channels[source], max_images))
+            real_features = extractor.of_real_images((images.target, max_images), images.targets)
+            input_features = extractor.of_real_images((images.source, max_images), images.inputs)
             fake_features = extractor(fakes)
             metrics.fid = fid(fake_features, real_features)
             metrics.fid_input = fid(input_features, real_features)
             metrics.kid, metrics.kid_std = kid(fake_features, real_features)
+        if direction == fcn_direction:
+            score = paired_demo.fcn_score((paired_demo.decode_labels(a), fake)
+                                          for a, fake in zip(images.inputs, fakes, strict=True))
+            metrics.fcn_pixel_accuracy, metrics.fcn_class_accuracy, metrics.fcn_class_iou = (
+                score.pixel_accuracy, score.class_accuracy, score.class_iou)
         out[direction] = metrics
-    if demo_dataset:
+    if is_demo_run(config, dataroot) and set(DIRECTIONS) <= set(translators):
         # train imports the callbacks, which import this module: import it when it is needed
         from cyclegan_tf.train import score_demo
 
-        scores = score_demo(SimpleNamespace(G_AB=G_AB, G_BA=G_BA), root, config.netG)
-        for direction in directions:
+        scores = score_demo(SimpleNamespace(G_AB=generators["AtoB"], G_BA=generators["BtoA"]), root, config.netG)
+        for direction in directions or DIRECTIONS:
             out[direction].demo_iou = scores[direction]["iou"]
             out[direction].demo_style_accuracy = scores[direction]["style_accuracy"]
         out["demo_score"] = scores["score"]
     return out
 
 
-def is_demo_run(config: TrainConfig, dataroot: str | Path | None = None) -> bool:
-    """Whether a run evaluates on the embedded demo dataset (which has an exact score)."""
-    return config.dataset == DEMO and not config.dataroot and not dataroot
-
-
 def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = None,
                  feature_extractor: str | Path | FeatureExtractor | None = None,
                  dataroot: str | Path | None = None, max_images: int | None = None,
-                 save: bool = True) -> Evaluation:
+                 save: bool = True, features: bool = True) -> Evaluation:
     """Evaluate a run directory's checkpoint (latest, or of `epoch`) on its dataroot's test split.
 
-    `feature_extractor` is a Keras model file, a `FeatureExtractor`, or None for InceptionV3. With `save`,
-    the result is written to `<run>/eval/epoch_NNN.json`.
+    `direction`: "AtoB", "BtoA", or "both" (every direction the run translates: one for pix2pix).
+    `feature_extractor` is a Keras model file, a `FeatureExtractor`, or None for InceptionV3; `features=False`
+    skips FID and KID. With `save`, the result is written to `<run>/eval/epoch_NNN.json`.
     """
     if direction not in (*DIRECTIONS, "both"):
         raise UserError(f"direction must be AtoB, BtoA or both, not {direction!r}")
@@ -375,17 +454,16 @@ def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = N
     root = Path(dataroot) if dataroot else resolve_dataroot(config)
     if not root.is_dir():
         raise UserError(f"--dataroot folder not found: {root}")
-    extractor = (feature_extractor if isinstance(feature_extractor, FeatureExtractor)
-                 else load_feature_extractor(feature_extractor))  # first: a missing model fails fast
-    generators = {}
-    for d in DIRECTIONS:  # both generators: each direction's cycle needs the other one
-        generators[d] = build_generator(config, d)
-        checkpoints.restore(checkpoint, {generators[d].name: generators[d].weights})
-    directions = DIRECTIONS if direction == "both" else (direction,)
-    scores = evaluate_generators(generators["AtoB"], generators["BtoA"], config, root, directions, extractor,
-                                 is_demo_run(config, dataroot), max_images)
+    directions = run_directions(config) if direction == "both" else (direction,)
+    # the generators of every direction the run has: each direction's cycle needs the other one
+    generators = load_generators(checkpoint, config, sorted({*directions, *run_directions(config)}))
+    extractor = None
+    if features:  # after the checks above, before the work: a missing model fails fast
+        extractor = (feature_extractor if isinstance(feature_extractor, FeatureExtractor)
+                     else load_feature_extractor(feature_extractor))
+    scores = evaluate_generators(generators, config, root, directions, extractor, max_images, dataroot)
     state = checkpoints.read_state(checkpoint)
-    result = Evaluation(config.name, state["epoch"], state["step"], extractor.name, str(root),
+    result = Evaluation(config.name, state["epoch"], state["step"], extractor.name if extractor else None, str(root),
                         {d: scores[d] for d in directions}, scores.get("demo_score"), str(checkpoint))
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else run
     if save:

@@ -50,19 +50,43 @@ def load_image(path: Path | str, channels: int = 3) -> np.ndarray:
     Transparency is composited on white; 16-bit images are scaled to 8 bits; EXIF rotation is applied.
     """
     with Image.open(path) as image:
-        image = ImageOps.exif_transpose(image)
-        if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-            values = np.asarray(image, dtype=np.float64)
-            scale = 257.0 if values.max(initial=0) > 255 else 1.0
-            image = Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8), "L")
-        if image.mode == "P":
-            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-        if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-            rgba = image.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            image = Image.alpha_composite(background, rgba)
-        image = image.convert("L" if channels == 1 else "RGB")
-        array = np.asarray(image, dtype=np.uint8)
+        return _to_array(_eight_bit(image), channels)
+
+
+def load_pair(path: Path | str, input_nc: int = 3, output_nc: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """An aligned A|B image file -> (A with `input_nc` channels, B with `output_nc`), decoded once and split
+    as `split_pair` does."""
+    with Image.open(path) as image:
+        image = _eight_bit(image)
+        a = _to_array(image, input_nc)
+        b = a if output_nc == input_nc else _to_array(image, output_nc)
+    return split_pair(a)[0], split_pair(b)[1]
+
+
+def split_pair(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An A|B image -> (A, B), each `width // 2` wide; of an odd width the last column is dropped (as the reference)."""
+    half = image.shape[1] // 2
+    return image[:, :half], image[:, half: 2 * half]
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """An opened image, upright, as 8-bit grey or colour without alpha (see `load_image`)."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if values.max(initial=0) > 255 else 1.0
+        image = Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image
+
+
+def _to_array(image: Image.Image, channels: int) -> np.ndarray:
+    array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     return array[..., None] if channels == 1 else array
 
 

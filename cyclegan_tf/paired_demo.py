@@ -32,6 +32,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cyclegan_tf.images import list_images, load_pair
+
 NAME = "labels2photo_demo"
 CLASSES = ("road", "sidewalk", "building", "vegetation", "sky", "car")
 K = len(CLASSES)
@@ -225,13 +227,7 @@ def fcn_score(pairs: Iterable[tuple[np.ndarray, np.ndarray]],
 
 def test_pairs(root: Path, split: str = "test", limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """(label image A, photo B) of each A|B file of `root/split`, as uint8 RGB arrays."""
-    files = sorted(p for p in (Path(root) / split).iterdir() if p.suffix == ".png")[:limit]
-    out = []
-    for path in files:
-        image = np.asarray(Image.open(path).convert("RGB"))
-        half = image.shape[1] // 2
-        out.append((image[:, :half], image[:, half: 2 * half]))
-    return out
+    return [load_pair(path) for path in list_images(Path(root) / split, limit)]
 
 
 def score_translator(translate: Callable[[np.ndarray], np.ndarray], root: Path, split: str = "test",
@@ -321,31 +317,16 @@ def score_run(run: str | Path, epoch: int | None = None, segmenter: str | Path |
                      segment_photo.classes)
 
 
-def run_model(run: str | Path, epoch: int | None = None) -> str:
-    """The `--model` of a run directory (cycle_gan or pix2pix)."""
-    from cyclegan_tf import checkpoints
-    from cyclegan_tf.config import TrainConfig
-
-    return TrainConfig.load(checkpoints.find_checkpoint(Path(run), epoch) / "config.json").model
-
-
-def fcn_score_for_run(run: str | Path, epoch: int | None = None, segmenter: str | Path | None = None,
+def fcn_score_for_run(run: str | Path, segmenter: str | Path, epoch: int | None = None,
                       palette_file: str | Path | None = None, dataroot: str | Path | None = None,
-                      limit: int | None = None) -> FcnScore | None:
-    """What `evaluate` adds: the FCN-score of a run on this set (exact segmenter) or with `--segmenter`;
-    None for other runs. `palette_file`: JSON list of [r, g, b], one per class, for colour label maps."""
+                      limit: int | None = None) -> FcnScore:
+    """`evaluate --segmenter`: the FCN-score of a run with a user's segmentation model. `palette_file`: JSON
+    list of [r, g, b], one per class, for colour label maps. (Runs on this set get the exact segmenter's
+    FCN-score from `evaluate.evaluate_run` without one.)"""
     import json
 
-    from cyclegan_tf import checkpoints
-    from cyclegan_tf.config import TrainConfig
     from cyclegan_tf.errors import UserError
 
-    config = TrainConfig.load(checkpoints.find_checkpoint(Path(run), epoch) / "config.json")
-    on_this_set = config.dataset == NAME and not config.dataroot and not dataroot
-    if segmenter is None and not on_this_set:
-        return None
-    if on_this_set and config.model == "pix2pix" and config.direction != "AtoB":
-        raise UserError("the FCN-score scores labels -> photo: this run translates photo -> labels (BtoA)")
     palette = None
     if palette_file:
         try:

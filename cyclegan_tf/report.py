@@ -215,7 +215,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> bool:
 
 # --- the gallery --------------------------------------------------------------------------------------------
 
-def write_gallery(run_dir: Path, title: str, status: str = "") -> Path:
+def write_gallery(run_dir: Path, title: str, status: str = "", samples_note: str = "") -> Path:
     """`index.html`: time-lapse, loss plot, evaluations and every epoch's sample grid, newest first.
 
     It is made from the files in the run directory alone, so it can be rebuilt at any time and a resumed
@@ -237,8 +237,7 @@ def write_gallery(run_dir: Path, title: str, status: str = "") -> Path:
                      "evaluation as JSON; best.json the epoch with the lowest FID.</p>")
     samples = numbered(run_dir / "samples")
     if samples:
-        parts.append("<h2>Samples</h2><p>Each row: real | translated | reconstructed | identity, on fixed test "
-                     "images.</p>")
+        parts.append(f"<h2>Samples</h2><p>{html.escape(samples_note)}</p>")
     for epoch, path in reversed(samples):
         parts.append(f'<h3>epoch {epoch}</h3><img src="samples/{path.name}" class="pixel">')
     page = ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"

@@ -53,25 +53,49 @@ class Translator:
         return to_uint8(y[pad_h // 2: pad_h // 2 + height, pad_w // 2: pad_w // 2 + width])
 
 
+def run_directions(config: TrainConfig) -> tuple[str, ...]:
+    """The directions a run translates: both for a CycleGAN, the trained `--direction` for pix2pix."""
+    return (config.direction,) if config.model == "pix2pix" else DIRECTIONS
+
+
+def model_generators(model: keras.Model, config: TrainConfig) -> dict[str, keras.Model]:
+    """{direction: generator} of a model in training (a pix2pix model keeps its one generator as `G_AB`)."""
+    if config.model == "pix2pix":
+        return {config.direction: model.G_AB}
+    return {"AtoB": model.G_AB, "BtoA": model.G_BA}
+
+
+def load_generators(checkpoint: Path, config: TrainConfig, directions: Iterable[str] | None = None
+                    ) -> dict[str, keras.Model]:
+    """{direction: generator with its weights} from a checkpoint directory, for `directions` (default: all the
+    run's). Asking a pix2pix run for the direction it was not trained in is a `UserError`."""
+    wanted = tuple(directions or run_directions(config))
+    for direction in wanted:
+        if direction not in DIRECTIONS:
+            raise UserError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
+        if direction not in run_directions(config):
+            raise UserError(f"{config.name} is a pix2pix run trained {config.direction} only: it cannot translate "
+                            f"{direction}")
+    out = {}
+    for direction in wanted:
+        generator = build_generator(config, direction)
+        # the checkpoint group of pix2pix's generator is `G_AB` whatever its direction (the model's attribute)
+        checkpoints.restore(checkpoint, {"G_AB" if config.model == "pix2pix" else generator.name: generator.weights})
+        out[direction] = generator
+    return out
+
+
 def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoch: int | None = None,
                     training: bool = False) -> Translator:
     """The generator of `direction` from a run directory or a checkpoint directory.
 
-    A pix2pix run has one generator, for the direction it was trained in (its `G_AB` group); `direction`
-    None means that one (AtoB for a CycleGAN). `training`: see `Translator`.
+    A pix2pix run has one generator, for the direction it was trained in; `direction` None means that one
+    (AtoB for a CycleGAN). `training`: see `Translator`.
     """
-    if direction not in (*DIRECTIONS, None):
-        raise UserError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     path = checkpoints.find_checkpoint(Path(checkpoint), epoch)
     config = TrainConfig.load(path / "config.json")
-    group = None
-    if config.model == "pix2pix":
-        if direction not in (None, config.direction):
-            raise UserError(f"{config.name} is a pix2pix run trained {config.direction} only: it cannot translate "
-                            f"{direction}")
-        direction, group = config.direction, "G_AB"
-    generator = build_generator(config, direction or "AtoB")
-    checkpoints.restore(path, {group or generator.name: generator.weights})
+    direction = direction or run_directions(config)[0]
+    (generator,) = load_generators(path, config, [direction]).values()
     return Translator(generator, config.netG, training)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from cyclegan_tf import ablation, paired_demo
+from cyclegan_tf.cli import main
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models import build_cycle_gan
@@ -76,9 +80,9 @@ def fake_score(value: float) -> paired_demo.FcnScore:
 def test_runner_trains_a_shared_configuration_once_and_writes_markdown(monkeypatch, tmp_path):
     trained = []
 
-    def run_variant(table, variant, epochs, data_dir, work_dir, verbose=0):
+    def run_variant(table, variant, epochs, data_dir, work_dir, verbose=0, max_pairs=None, seed=0):
         trained.append((table.model, variant.label))
-        return ablation.Row(variant, fake_score(0.1 * len(trained)), 300 * epochs, 1.0)
+        return ablation.Row(variant, [fake_score(0.1 * len(trained))], 300 * epochs, 1.0)
 
     monkeypatch.setattr(ablation, "run_variant", run_variant)
     results = ablation.run_ablation("pix2pix", epochs=2, work_dir=tmp_path)
@@ -95,3 +99,48 @@ def test_runner_trains_a_shared_configuration_once_and_writes_markdown(monkeypat
            "run |" in text
     with pytest.raises(UserError):
         ablation.run_ablation("stargan")
+
+
+def test_with_several_seeds_a_row_is_their_mean_and_shows_each_seeds_iou(monkeypatch, tmp_path):
+    seeds_run = []
+
+    def run_variant(table, variant, epochs, data_dir, work_dir, verbose=0, max_pairs=None, seed=0):
+        seeds_run.append(seed)
+        return ablation.Row(variant, [fake_score(0.2 + 0.4 * seed)], 300 * epochs, 2.0)
+
+    monkeypatch.setattr(ablation, "run_variant", run_variant)
+    results = ablation.run_ablation("cyclegan", epochs=1, work_dir=tmp_path, seeds=2)
+    assert seeds_run == [0, 1] * 5
+    row = results[0][1][0]
+    assert [s.pixel_accuracy for s in row.scores] == pytest.approx([0.2, 0.6])
+    assert (row.seconds, row.steps) == (4.0, 300)
+    assert row.score.pixel_accuracy == pytest.approx(0.4) and row.score.class_iou == pytest.approx(0.1)
+    text = ablation.markdown(results)
+    assert "class IoU, mean of 2 seeds | class IoU of each seed |" in text
+    assert "| Cycle alone | `--no-gan` | 0.40 / 0.20 / 0.10 | 0.05, 0.15 | - | 300 | 4 s |" in text
+
+
+def test_ablation_command_end_to_end(tmp_path, data_dir):
+    """`cyclegan-tf ablation cyclegan` for real, shortened: every configuration trained (2 steps on 2 pairs)
+    from scratch with its switches, scored on the 50 test pairs, and the table written with its bounds."""
+    out = tmp_path / "table.md"
+    result = CliRunner().invoke(main, ["ablation", "cyclegan", "--epochs", "1", "--max-pairs", "2", "--data-dir",
+                                       str(data_dir), "--work-dir", str(tmp_path / "runs"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines()
+            if line.startswith("| ")]
+    labels = [row[0] for row in rows[1:]]
+    assert labels == ["Cycle alone", "GAN alone", "GAN + forward cycle", "GAN + backward cycle", "CycleGAN",
+                      "identity (the label map copied)", "ground truth (the segmenter on real photos)"]
+    identity, truth = ablation.bounds(data_dir)
+    assert rows[-2][2] == identity.row() and rows[-1][2] == truth.row() == "1.00 / 1.00 / 1.00"
+    for row, variant in zip(rows[1:6], ablation.CYCLEGAN_LOSSES.variants, strict=True):
+        scores = [float(v) for v in row[2].split(" / ")]
+        assert all(0 <= v <= 1 for v in scores) and row[4] == "2" and row[5].endswith(" s")  # 1 epoch of 2 pairs
+        config = json.loads((tmp_path / "runs" / f"cycle_gan_{ablation.slug(variant.label)}" / "config.json")
+                            .read_text())
+        assert config["max_dataset_size"] == 2 and config["lambda_identity"] == 0.0
+        assert all(config[key] == value for key, value in variant.options.items()), (variant.label, config)
+    assert "Made by `cyclegan-tf ablation cyclegan --epochs 1 --max-pairs 2` in " in text
+    assert "Cycle alone: " in result.output and "wrote " in result.output

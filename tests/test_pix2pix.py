@@ -3,19 +3,24 @@ checkpoints, resume and translate on a pix2pix run."""
 
 from __future__ import annotations
 
+import csv
+import json
+
 import keras
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan_tf import checkpoints, paired_demo
+from cyclegan_tf import checkpoints, evaluate, paired_demo, report
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data import aligned_dataset, split_pair
+from cyclegan_tf.data import aligned_dataset, load_image, split_pair
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models import Pix2Pix, build_generator, build_model
 from cyclegan_tf.train import make_config, train
 from cyclegan_tf.translate import Translator, load_translator
+
+from .test_evaluate import tiny_extractor
 
 # The short run below (3 epochs of 300 pairs at 64 px, ngf = ndf = 16, seed 0) reached a per-pixel FCN accuracy
 # of 0.82 where its untrained generator gets 0.40 (measured); the test asks for a gain of 0.3 at least.
@@ -162,10 +167,12 @@ def test_pix2pix_defaults_sit_under_the_dataset_preset_and_the_users_options(tmp
 
 @pytest.fixture(scope="module")
 def pix2pix_run(tmp_path_factory, data_dir):
-    """pix2pix (L1 + cGAN) on the paired demo set with its preset: 3 epochs of 300 pairs."""
+    """pix2pix (L1 + cGAN) on the paired demo set with its preset: 3 epochs of 300 pairs, evaluated after the
+    last one with a small random feature extractor."""
+    runs = tmp_path_factory.mktemp("runs")
     cfg = make_config(dict(model="pix2pix", dataset=paired_demo.NAME, data_dir=str(data_dir), name="p2p",
-                           checkpoints_dir=str(tmp_path_factory.mktemp("runs")), n_epochs=2, n_epochs_decay=1,
-                           save_epoch_freq=1))
+                           checkpoints_dir=str(runs), n_epochs=2, n_epochs_decay=1, save_epoch_freq=1, eval_freq=3,
+                           feature_extractor=str(tiny_extractor(runs / "tiny.keras"))))
     return cfg, train(cfg, verbose=0)
 
 
@@ -221,11 +228,80 @@ def test_translate_on_a_pix2pix_run(pix2pix_run, data_dir, tmp_path):
     assert out.exit_code == 1 and "trained AtoB only" in out.output
 
 
-def test_evaluate_reports_the_fcn_score_of_a_pix2pix_run(pix2pix_run):
+def test_a_pix2pix_run_is_watched_like_a_cyclegan_run(pix2pix_run, data_dir):
+    cfg, result = pix2pix_run
+    run = cfg.run_dir
+    assert [epoch for epoch, _ in report.numbered(run / "samples")] == [1, 2, 3]
+    grid = load_image(run / "samples" / "epoch_003.png")
+    # n_samples 4 rows of input | output | target, 64 px panels with 4 px gaps under a 14 px caption strip
+    assert grid.shape == (14 + 4 * 64 + 3 * 4, 3 * 64 + 2 * 4, 3)
+    labels, photo = paired_demo.test_pairs(data_dir / paired_demo.NAME, limit=1)[0]
+    np.testing.assert_array_equal(grid[14:78, :64], labels)
+    np.testing.assert_array_equal(grid[14:78, 68:132], Translator(result.model.G_AB, cfg.netG)(labels))
+    np.testing.assert_array_equal(grid[14:78, 136:200], photo)
+    with Image.open(run / "timelapse.gif") as gif:
+        assert gif.n_frames == 3
+    assert "real_A | fake_B | real_B" in (run / "index.html").read_text()
+
+    # --eval-freq 3: one evaluation, after the last epoch, of the same networks the trainer scored
+    with open(run / "eval_log.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["epoch"], row["step"]) == ("3", "900")
+    assert float(row["fcn_pixel_accuracy_AtoB"]) == pytest.approx(result.fcn_score["pixel_accuracy"], abs=1e-6)
+    assert float(row["fcn_class_iou_AtoB"]) == pytest.approx(result.fcn_score["class_iou"], abs=1e-6)
+    pairs = paired_demo.test_pairs(data_dir / paired_demo.NAME)
+    translate = Translator(result.model.G_AB, cfg.netG)
+    l1 = np.mean([np.abs(translate(a).astype(float) - b).mean() / 127.5 for a, b in pairs])
+    assert float(row["target_l1_AtoB"]) == pytest.approx(l1, rel=1e-4)
+    assert float(row["fid_AtoB"]) < float(json.loads((run / "eval" / "epoch_003.json").read_text())
+                                          ["directions"]["AtoB"]["fid_input"]) / 2  # photos, not label maps
+    assert "cycle_l1_AtoB" not in row and "fid_BtoA" not in row
+    assert json.loads((run / "best.json").read_text())["epoch"] == 3
+
+
+def test_evaluate_command_on_a_pix2pix_run(pix2pix_run):
     from cyclegan_tf.cli import main
 
     cfg, result = pix2pix_run
-    out = CliRunner().invoke(main, ["evaluate", "--name", cfg.name, "--checkpoints-dir", cfg.checkpoints_dir])
-    assert out.exit_code == 0, out.output
-    assert f"per-pixel acc. {result.fcn_score['pixel_accuracy']:.3f}" in out.output
 
+    def evaluate(*args):
+        return CliRunner().invoke(main, ["evaluate", "--name", cfg.name, "--checkpoints-dir", cfg.checkpoints_dir,
+                                         *args])
+
+    out = evaluate("--no-fid")
+    assert out.exit_code == 0, out.output
+    header, row = out.output.splitlines()[1:3]
+    assert "L1 to target" in header and "FCN per-pixel" in header and "cycle L1" not in header
+    cells = row.split()
+    assert cells[:3] == ["AtoB", "50", "(test)"] and cells[3:6] == ["-", "-", "-"]  # no FID, FID of input, KID
+    assert f"{result.fcn_score['pixel_accuracy']:.3f}" in cells and f"{result.fcn_score['class_iou']:.3f}" in cells
+    out = evaluate("--feature-extractor", cfg.feature_extractor, "--max-images", "20")
+    assert out.exit_code == 0, out.output
+    cells = out.output.splitlines()[2].split()
+    assert cells[1] == "20" and 0 < float(cells[3]) < float(cells[4])  # FID below the untranslated inputs'
+    out = evaluate("--direction", "BtoA", "--no-fid")
+    assert out.exit_code == 1 and "trained AtoB only" in out.output
+
+
+def test_test_images_of_a_pix2pix_run_are_its_pairs_in_its_direction(tmp_path):
+    (tmp_path / "val").mkdir()  # no test/: the aligned sets' val/ is the held-out split
+    marked_pair(tmp_path / "val" / "0.png")
+    images = evaluate.test_images(small_config(input_nc=1, output_nc=3, direction="BtoA"), tmp_path, "BtoA")
+    assert images.split == "val" and images.paired
+    (source,), (target,) = images.inputs, images.targets
+    assert source.shape == (40, 40, 3) and target.shape == (40, 40, 1)  # B (colour) in, A (grey) out
+    assert tuple(source[16, 14]) == RED and target[16, 14, 0] == round(0.299 * 255)  # Pillow's L of red
+
+
+def test_a_cyclegan_on_the_paired_set_is_scored_labels_to_photo(data_dir):
+    cfg = make_config(dict(dataset=paired_demo.NAME, data_dir=str(data_dir), ngf=4, ndf=4))
+    root = paired_demo.ensure_dataset(data_dir / paired_demo.NAME)
+    keras.utils.set_random_seed(0)
+    generators = {d: build_generator(cfg, d) for d in ("AtoB", "BtoA")}
+    scores = evaluate.evaluate_generators(generators, cfg, root, max_images=5)
+    expected = paired_demo.score_translator(Translator(generators["AtoB"], cfg.netG), root, limit=5)
+    forward, backward = scores["AtoB"], scores["BtoA"]
+    assert (forward.fcn_pixel_accuracy, forward.fcn_class_accuracy, forward.fcn_class_iou) == pytest.approx(
+        (expected.pixel_accuracy, expected.class_accuracy, expected.class_iou))
+    assert backward.fcn_pixel_accuracy is None  # photo -> labels is not what the FCN-score scores
+    assert forward.cycle_l1 > 0 and forward.target_l1 is None  # unpaired: cycle scores, no targets

@@ -18,16 +18,19 @@ from cyclegan_tf.train import TrainingInterrupted, make_config, train
 
 from .conftest import DEMO_TEST_EPOCHS
 
-# The demo preset trained for 2 epochs (400 steps, about 2 minutes here) reaches this score;
-# `make demo` (8 epochs) reaches the one in the README.
-DEMO_TEST_SCORE = 65.0
+# The demo preset trained for 2 epochs (400 steps, about a minute here) scored 66.6 to 78.2 over identical runs
+# (float32 on oneDNN is not bit-reproducible), an untrained or identity generator 0; `make demo` (8 epochs)
+# reaches the README's range.
+DEMO_TEST_SCORE = 60.0
 
 
 def test_short_demo_training_translates_measurably(demo_run):
     score = demo_run.demo_score
     assert score["score"] >= DEMO_TEST_SCORE, score
     for direction in ("AtoB", "BtoA"):
-        assert score[direction]["style_accuracy"] >= 75.0, score
+        # An unchanged image scores 0. Float32 training on oneDNN is not bit-reproducible: identical runs of this
+        # one measured a lowest per-direction style accuracy of 73.6 (and mean scores 66.6-78.2).
+        assert score[direction]["style_accuracy"] >= 65.0, score
     assert demo_run.epoch == DEMO_TEST_EPOCHS and demo_run.step == DEMO_TEST_EPOCHS * 200
     # Every loss term was logged per epoch; the cycle loss fell.
     assert len(demo_run.history["cycle_A"]) == DEMO_TEST_EPOCHS
