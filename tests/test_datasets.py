@@ -289,3 +289,36 @@ def test_a_local_folder_works_as_a_mirror(tmp_path):
     (mirror_dir / "mini.zip").write_bytes(make_zip(unpaired_files("mini")))
     folder = resolve_dataset("mini", tmp_path / "data", mirror=(tmp_path / "mirror").as_uri(), progress=False)
     assert sorted(p.name for p in folder.iterdir()) == ["testA", "testB", "trainA", "trainB"]
+
+
+def test_pix2pix_trains_on_an_aligned_dataset_by_name_and_is_evaluated(server, monkeypatch, tmp_path):
+    """`train --model pix2pix --dataset facades` downloads the aligned set (from the local server), trains on
+    its A|B pairs in the direction asked, writes samples, and `evaluate` scores it on test/."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    def pair(j: int) -> bytes:
+        a, b = np.full((32, 32, 3), (40 * j, 20, 200), np.uint8), np.full((32, 32, 3), (200, 40 * j, 20), np.uint8)
+        buffer = io.BytesIO()
+        Image.fromarray(np.concatenate([a, b], axis=1)).save(buffer, "JPEG")
+        return buffer.getvalue()
+
+    server.files["/pix2pix/datasets/facades.tar.gz"] = make_tar_gz(
+        {f"facades/{split}/{j}.jpg": pair(j) for split in ("train", "val", "test") for j in range(1, 4)})
+    monkeypatch.setenv(MIRROR_ENV, server.base)
+    runs = tmp_path / "runs"
+    result = run("train", "--model", "pix2pix", "--dataset", "facades", "--direction", "BtoA", "--data-dir",
+                 tmp_path / "data", "--checkpoints-dir", runs, "--name", "f", "--netG", "resnet_6blocks", "--ngf", 4,
+                 "--ndf", 4, "--load-size", 32, "--crop-size", 32, "--n-epochs", 1, "--n-epochs-decay", 1, "--quiet",
+                 "--n-samples", 2)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "data" / "pix2pix" / "facades" / "train" / "1.jpg").is_file()
+    assert server.requests == [("/pix2pix/datasets/facades.tar.gz", None)]
+    assert (runs / "f" / "samples" / "epoch_002.png").is_file()
+    result = run("evaluate", "--name", "f", "--checkpoints-dir", runs, "--no-fid")
+    assert result.exit_code == 0, result.output
+    header, row = result.output.splitlines()[1:3]
+    assert "L1 to target" in header and "cycle L1" not in header
+    assert row.split()[:3] == ["BtoA", "3", "(test)"]

@@ -305,3 +305,35 @@ def test_a_cyclegan_on_the_paired_set_is_scored_labels_to_photo(data_dir):
         (expected.pixel_accuracy, expected.class_accuracy, expected.class_iou))
     assert backward.fcn_pixel_accuracy is None  # photo -> labels is not what the FCN-score scores
     assert forward.cycle_l1 > 0 and forward.target_l1 is None  # unpaired: cycle scores, no targets
+
+
+def test_evaluate_with_a_users_segmenter_and_colour_label_maps(pix2pix_run, data_dir, tmp_path):
+    """`evaluate --segmenter --palette`: a user's Keras segmenter (here the nearest class mean colour, as a
+    1x1 convolution: argmax of 2 x.m_k - |m_k|^2) scores the run's outputs against its colour label maps."""
+    from cyclegan_tf.cli import main
+
+    cfg, result = pix2pix_run
+    inputs = keras.Input((None, None, 3))
+    conv = keras.layers.Conv2D(paired_demo.K, 1)
+    model = keras.Model(inputs, conv(inputs))
+    conv.set_weights([2 * paired_demo.MEAN.T[None, None], -(paired_demo.MEAN ** 2).sum(1)])
+    model.save(tmp_path / "seg.keras")
+    (tmp_path / "palette.json").write_text(json.dumps(paired_demo.PALETTE.tolist()))
+    segment = paired_demo.keras_segmenter(tmp_path / "seg.keras")
+    translate = Translator(result.model.G_AB, cfg.netG)
+    expected = paired_demo.fcn_score(((paired_demo.labels_from_image(a, paired_demo.PALETTE), translate(a))
+                                      for a, _ in paired_demo.test_pairs(data_dir / paired_demo.NAME)),
+                                     segment, paired_demo.K)
+    assert 0.3 < expected.pixel_accuracy < result.fcn_score["pixel_accuracy"]  # stripes are beyond its reach
+
+    def evaluate(*args):
+        return CliRunner().invoke(main, ["evaluate", "--name", cfg.name, "--checkpoints-dir", cfg.checkpoints_dir,
+                                         "--no-fid", "--segmenter", str(tmp_path / "seg.keras"), *map(str, args)])
+
+    out = evaluate("--palette", tmp_path / "palette.json")
+    assert out.exit_code == 0, out.output
+    assert (f"(50 test images): per-pixel acc. {expected.pixel_accuracy:.3f}, per-class acc. "
+            f"{expected.class_accuracy:.3f}, class IoU {expected.class_iou:.3f}") in out.output
+    (tmp_path / "bad.json").write_text("[1, 2")
+    out = evaluate("--palette", tmp_path / "bad.json")
+    assert out.exit_code == 1 and "--palette" in out.output and "Traceback" not in out.output
