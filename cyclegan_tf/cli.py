@@ -267,10 +267,12 @@ def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, no_fid,
     from cyclegan_tf.evaluate import evaluate_run
 
     run = Path(checkpoints_dir) / name
+    colours = paired_demo.read_palette(palette) if palette else None  # files the user gave fail before the work
+    segment = paired_demo.keras_segmenter(segmenter) if segmenter else None
     result = evaluate_run(run, direction, epoch, feature_extractor, dataroot, max_images, features=not no_fid)
     click.echo(result.table())
-    if segmenter:
-        fcn = paired_demo.fcn_score_for_run(run, segmenter, epoch, palette, dataroot, max_images)
+    if segment:
+        fcn = paired_demo.score_run(run, epoch, segment, colours, dataroot, max_images)
         click.echo(f"FCN-score with {segmenter} ({fcn.images} test images): per-pixel acc. {fcn.pixel_accuracy:.3f}, "
                    f"per-class acc. {fcn.class_accuracy:.3f}, class IoU {fcn.class_iou:.3f}")
     click.echo(f"saved {run / 'eval' / f'epoch_{result.epoch:03d}.json'}")

@@ -284,13 +284,15 @@ def labels_from_image(image: np.ndarray, palette: np.ndarray | None = None) -> n
     return np.argmin(np.linalg.norm(pixels[..., None, :] - np.asarray(palette, np.float32), axis=-1), axis=-1)
 
 
-def score_run(run: str | Path, epoch: int | None = None, segmenter: str | Path | None = None,
+def score_run(run: str | Path, epoch: int | None = None,
+              segmenter: str | Path | Callable[[np.ndarray], np.ndarray] | None = None,
               palette: np.ndarray | None = None, dataroot: str | Path | None = None, limit: int | None = None
               ) -> FcnScore:
     """FCN-score of a run's label -> photo generator on its test split.
 
     On `labels2photo_demo` (or without `segmenter`) the exact segmenter and this set's palette are used. With
-    a `segmenter` (see `keras_segmenter`), the run's inputs are label maps: one-channel class ids, or colour
+    a `segmenter` (a model file or `keras_segmenter`'s result), the run's inputs are label maps: one-channel
+    class ids, or colour
     maps decoded with `palette`. Pairs come from `test/` (A|B images, the run's direction) or, without one, the
     source domain's `testA/` (`testB/` for BtoA) images are the label maps.
     """
@@ -312,25 +314,18 @@ def score_run(run: str | Path, epoch: int | None = None, segmenter: str | Path |
         sources = [load_image(p, translator.channels) for p in list_images(folder, limit)]
     if segmenter is None:
         return fcn_score((decode_labels(s), translator(s)) for s in sources)
-    segment_photo = keras_segmenter(segmenter)
+    segment_photo = keras_segmenter(segmenter) if isinstance(segmenter, str | Path) else segmenter
     return fcn_score(((labels_from_image(s, palette), translator(s)) for s in sources), segment_photo,
                      segment_photo.classes)
 
 
-def fcn_score_for_run(run: str | Path, segmenter: str | Path, epoch: int | None = None,
-                      palette_file: str | Path | None = None, dataroot: str | Path | None = None,
-                      limit: int | None = None) -> FcnScore:
-    """`evaluate --segmenter`: the FCN-score of a run with a user's segmentation model. `palette_file`: JSON
-    list of [r, g, b], one per class, for colour label maps. (Runs on this set get the exact segmenter's
-    FCN-score from `evaluate.evaluate_run` without one.)"""
+def read_palette(path: str | Path) -> np.ndarray:
+    """`--palette FILE`: a JSON list of [r, g, b], one per class, as a (K, 3) array."""
     import json
 
     from cyclegan_tf.errors import UserError
 
-    palette = None
-    if palette_file:
-        try:
-            palette = np.array(json.loads(Path(palette_file).read_text()), np.float32).reshape(-1, 3)
-        except (OSError, ValueError) as error:
-            raise UserError(f"--palette {palette_file}: not a JSON list of [r, g, b] colours ({error})") from None
-    return score_run(run, epoch, segmenter, palette, dataroot, limit)
+    try:
+        return np.array(json.loads(Path(path).read_text()), np.float32).reshape(-1, 3)
+    except (OSError, ValueError) as error:
+        raise UserError(f"--palette {path}: not a JSON list of [r, g, b] colours ({error})") from None

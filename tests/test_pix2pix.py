@@ -336,4 +336,5 @@ def test_evaluate_with_a_users_segmenter_and_colour_label_maps(pix2pix_run, data
             f"{expected.class_accuracy:.3f}, class IoU {expected.class_iou:.3f}") in out.output
     (tmp_path / "bad.json").write_text("[1, 2")
     out = evaluate("--palette", tmp_path / "bad.json")
-    assert out.exit_code == 1 and "--palette" in out.output and "Traceback" not in out.output
+    assert out.exit_code == 1 and "Traceback" not in out.output
+    assert out.output.splitlines() == [out.output.splitlines()[0]] and "--palette" in out.output  # before any work
