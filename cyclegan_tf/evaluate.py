@@ -26,7 +26,9 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -154,11 +156,11 @@ class FeatureExtractor:
         self._run = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
         self._kept: dict[tuple, np.ndarray] = {}
 
-    def of_real_images(self, key: tuple, images: list[np.ndarray]) -> np.ndarray:
-        """Features of real test images, kept under `key` (where they come from, how many): they do not change,
-        so evaluations during training compute them once."""
+    def of_real_images(self, key: tuple, load: Callable[[], list[np.ndarray]]) -> np.ndarray:
+        """Features of the real images `load` gives, kept under `key` (where they come from, how many): they do
+        not change, so evaluations during training decode and compute them once."""
         if key not in self._kept:
-            self._kept[key] = self(images)
+            self._kept[key] = self(load())
         return self._kept[key]
 
     def __call__(self, images: list[np.ndarray]) -> np.ndarray:
@@ -215,14 +217,20 @@ def load_feature_extractor(path: str | Path | None = None) -> FeatureExtractor:
 
 @dataclass
 class TestImages:
-    """What one direction is scored on: the inputs and real images of the target domain (uint8)."""
+    """What one direction is scored on: the inputs and the real images of the target domain (uint8)."""
 
     inputs: list[np.ndarray]
-    targets: list[np.ndarray]
+    load_targets: Callable[[], list[np.ndarray]]  # see `targets`
     split: str  # test, val, or train when the dataroot has none of them
     paired: bool  # targets[i] is the ground truth of inputs[i] (aligned A|B data)
     source: str  # where the inputs and targets come from, e.g. "testA" or "test/ A halves": keys of their features
     target: str
+
+    @cached_property
+    def targets(self) -> list[np.ndarray]:
+        """Decoded on first use: a CycleGAN's target folder is only needed for FID/KID (whose features of real
+        images are computed once per run) and identity panels."""
+        return self.load_targets()
 
 
 def split_folder(root: Path, domain: str = "") -> tuple[Path, str]:
@@ -249,15 +257,16 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
         folder, split = split_folder(root)
         pairs = [load_pair(path, config.input_nc, config.output_nc) for path in list_images(folder, max_images)]
         a_halves, b_halves = (list(halves) for halves in zip(*pairs, strict=True))
-        forward = direction == "AtoB"
-        return TestImages(a_halves if forward else b_halves, b_halves if forward else a_halves, split, True,
-                          f"{folder} {'A' if forward else 'B'} halves", f"{folder} {'B' if forward else 'A'} halves")
+        inputs, targets = (a_halves, b_halves) if direction == "AtoB" else (b_halves, a_halves)
+        source, target = DOMAINS[direction]
+        return TestImages(inputs, lambda: targets, split, True, f"{folder} {source} halves",
+                          f"{folder} {target} halves")
     channels = {"A": config.input_nc, "B": config.output_nc}
     source, target = DOMAINS[direction]
     folder, split = split_folder(root, source)
     target_folder, _ = split_folder(root, target)
     return TestImages(load_split(folder, channels[source], max_images),
-                      load_split(target_folder, channels[target], max_images), split, False,
+                      partial(load_split, target_folder, channels[target], max_images), split, False,
                       str(folder), str(target_folder))
 
 
@@ -389,6 +398,32 @@ def _mean_l1_psnr(images: list[np.ndarray], others: list[np.ndarray]) -> tuple[f
 
 # --- evaluating generators ----------------------------------------------------------------------------------------
 
+def score_direction(direction: str, images: TestImages, forward: Translator, back: Translator | None,
+                    extractor: FeatureExtractor | None, max_images: int | None, fcn: bool) -> DirectionMetrics:
+    """The scores of one direction: cycle L1/PSNR when `back` translates the other way, L1/PSNR to the targets
+    of paired images, FID/KID with an `extractor`, and the FCN-score of labels2photo_demo with `fcn`."""
+    fakes = [forward(image) for image in images.inputs]
+    metrics = DirectionMetrics(direction, len(fakes), images.split)
+    if back is not None:
+        metrics.cycle_l1, metrics.cycle_psnr = _mean_l1_psnr(images.inputs, [back(fake) for fake in fakes])
+    if images.paired:
+        metrics.target_l1, metrics.target_psnr = _mean_l1_psnr(fakes, images.targets)
+    if extractor is not None:
+        real_features = extractor.of_real_images((images.target, max_images), images.load_targets)
+        input_features = extractor.of_real_images((images.source, max_images), lambda: images.inputs)
+        fake_features = extractor(fakes)
+        metrics.fid = fid(fake_features, real_features)
+        metrics.fid_input = fid(input_features, real_features)
+        metrics.kid, metrics.kid_std = kid(fake_features, real_features)
+    if fcn:
+        score = paired_demo.fcn_score((paired_demo.decode_labels(a), fake)
+                                      for a, fake in zip(images.inputs, fakes, strict=True))
+        metrics.fcn_pixel_accuracy, metrics.fcn_class_accuracy, metrics.fcn_class_iou = (
+            score.pixel_accuracy, score.class_accuracy, score.class_iou)
+    return metrics
+
+
+
 def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig, root: Path,
                         directions: tuple[str, ...] | None = None, extractor: FeatureExtractor | None = None,
                         max_images: int | None = None, dataroot: str | Path | None = None) -> dict[str, Any]:
@@ -400,30 +435,12 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
     run's own, which turns the embedded datasets' exact scores off.
     """
     translators = {d: Translator(g, config.netG) for d, g in generators.items()}
-    fcn_direction = "AtoB" if on_dataset(config, paired_demo.NAME, dataroot) else None  # labels -> photo
+    fcn = on_dataset(config, paired_demo.NAME, dataroot)
     out: dict[str, Any] = {}
     for direction in directions or tuple(generators):
-        images = test_images(config, root, direction, max_images)
-        forward, back = translators[direction], translators.get(REVERSE[direction])
-        fakes = [forward(image) for image in images.inputs]
-        metrics = DirectionMetrics(direction, len(fakes), images.split)
-        if back is not None:
-            metrics.cycle_l1, metrics.cycle_psnr = _mean_l1_psnr(images.inputs, [back(fake) for fake in fakes])
-        if images.paired:
-            metrics.target_l1, metrics.target_psnr = _mean_l1_psnr(fakes, images.targets)
-        if extractor is not None:
-            real_features = extractor.of_real_images((images.target, max_images), images.targets)
-            input_features = extractor.of_real_images((images.source, max_images), images.inputs)
-            fake_features = extractor(fakes)
-            metrics.fid = fid(fake_features, real_features)
-            metrics.fid_input = fid(input_features, real_features)
-            metrics.kid, metrics.kid_std = kid(fake_features, real_features)
-        if direction == fcn_direction:
-            score = paired_demo.fcn_score((paired_demo.decode_labels(a), fake)
-                                          for a, fake in zip(images.inputs, fakes, strict=True))
-            metrics.fcn_pixel_accuracy, metrics.fcn_class_accuracy, metrics.fcn_class_iou = (
-                score.pixel_accuracy, score.class_accuracy, score.class_iou)
-        out[direction] = metrics
+        out[direction] = score_direction(direction, test_images(config, root, direction, max_images),
+                                         translators[direction], translators.get(REVERSE[direction]), extractor,
+                                         max_images, fcn and direction == "AtoB")  # FCN-score: labels -> photo
     if is_demo_run(config, dataroot) and set(DIRECTIONS) <= set(translators):
         # train imports the callbacks, which import this module: import it when it is needed
         from cyclegan_tf.train import score_demo

@@ -292,26 +292,21 @@ def score_run(run: str | Path, epoch: int | None = None,
 
     On `labels2photo_demo` (or without `segmenter`) the exact segmenter and this set's palette are used. With
     a `segmenter` (a model file or `keras_segmenter`'s result), the run's inputs are label maps: one-channel
-    class ids, or colour
-    maps decoded with `palette`. Pairs come from `test/` (A|B images, the run's direction) or, without one, the
-    source domain's `testA/` (`testB/` for BtoA) images are the label maps.
+    class ids, or colour maps decoded with `palette`. The inputs are those `evaluate` scores: a pix2pix run's
+    halves of the A|B pairs of `test/` (else `val/`) in its direction, a CycleGAN's `testA/`.
     """
     from cyclegan_tf import checkpoints
     from cyclegan_tf.config import TrainConfig
     from cyclegan_tf.datasets import resolve_dataroot
-    from cyclegan_tf.images import list_images, load_image
-    from cyclegan_tf.translate import load_translator
+    from cyclegan_tf.evaluate import test_images
+    from cyclegan_tf.translate import load_translator, run_directions
 
     checkpoint = checkpoints.find_checkpoint(Path(run), epoch)
     config = TrainConfig.load(checkpoint / "config.json")
     root = Path(dataroot) if dataroot else resolve_dataroot(config)
-    translator = load_translator(checkpoint, None)
-    direction = config.direction if config.model == "pix2pix" else "AtoB"
-    if (root / "test").is_dir():
-        sources = [pair[0] if direction == "AtoB" else pair[1] for pair in test_pairs(root, "test", limit)]
-    else:
-        folder = root / ("testA" if direction == "AtoB" else "testB")
-        sources = [load_image(p, translator.channels) for p in list_images(folder, limit)]
+    direction = run_directions(config)[0]
+    translator = load_translator(checkpoint, direction)
+    sources = test_images(config, root, direction, limit).inputs
     if segmenter is None:
         return fcn_score((decode_labels(s), translator(s)) for s in sources)
     segment_photo = keras_segmenter(segmenter) if isinstance(segmenter, str | Path) else segmenter
