@@ -26,13 +26,13 @@ test: $(STAMP)
 
 # Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
 bench: $(STAMP)
-	$(BIN)/python -m cyclegan_tf.bench --xla --json bench.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --json bench.json
 
 # The same, with our PyTorch implementation of the reference's training step timed in the same run.
 # PyTorch 2.13.0 is installed into .venv for this target only (these machines carry its CPU wheel).
 bench-torch: $(STAMP)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
-	$(BIN)/python -m cyclegan_tf.bench --xla --torch --json bench-torch.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --torch --json bench-torch.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check cyclegan_tf tests benchmarks

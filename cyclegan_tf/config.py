@@ -1,7 +1,8 @@
-"""Run configuration: one dataclass whose fields are the training options.
+"""Run configuration: one dataclass whose fields are the training options, and how a run's config is resolved.
 
-Defaults are the reference's (pytorch-CycleGAN-and-pix2pix). Each field's metadata carries its help
-text and choices; the CLI builds its `train` options from them, and a run directory stores the
+Defaults are the reference's (pytorch-CycleGAN-and-pix2pix). Each field's metadata carries its help text, its
+choices (from `choices`) and, where a flag is spelled in more than one way, its `flags`; the CLI builds the
+`train` options from them and reads each field's type from its annotation. A run directory stores the
 resolved config as JSON so that `--continue-train`, `translate` and `evaluate` rebuild the same run.
 """
 
@@ -9,26 +10,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cyclegan_tf import choices as names
 from cyclegan_tf.errors import UserError
-
-PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
-GENERATOR_NAMES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
-DISCRIMINATOR_NAMES = ("basic", "n_layers", "pixel")
-MODELS = ("cycle_gan", "pix2pix")
-# Options a model brings when neither the user nor the dataset's preset gives them: the reference's pix2pix
-# defaults (U-Net, batch norm, vanilla GAN, no pool, dropout as the generator's noise).
-MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    "pix2pix": dict(netG="unet_256", norm="batch", gan_mode="vanilla", pool_size=0, dropout=True),
-}
+from cyclegan_tf.files import write_text_atomic
+from cyclegan_tf.presets import preset
 
 
-def _opt(default: Any, help: str, choices: tuple | None = None, group: str = "training", **extra) -> Any:
-    return field(default=default, metadata={"help": help, "choices": choices, "group": group, **extra})
+def _opt(default: Any, help: str, choices: tuple | None = None, group: str = "training",
+         flags: tuple[str, ...] | None = None) -> Any:
+    """A field with its CLI help text, choices, option group and, when not the usual `--name-hyphenated` (also
+    `--name_underscored`), its flags: click declarations, e.g. ("--dropout/--no-dropout",) for a negatable flag."""
+    return field(default=default, metadata={"help": help, "choices": choices, "group": group, "flags": flags})
 
 
 @dataclass
@@ -45,7 +41,7 @@ class TrainConfig:
     output_nc: int = _opt(3, "Channels of domain B images (1 = grayscale, 3 = RGB).", (1, 3), group="data")
     load_size: int = _opt(286, "Scale images to this size before cropping.", group="data")
     crop_size: int = _opt(256, "Random crop of this size (the training image size).", group="data")
-    preprocess: str = _opt("resize_and_crop", "How training images are scaled and cropped.", PREPROCESS_MODES,
+    preprocess: str = _opt("resize_and_crop", "How training images are scaled and cropped.", names.PREPROCESS_MODES,
                            group="data")
     no_flip: bool = _opt(False, "Do not flip training images left-right at random.", group="data")
     max_dataset_size: int | None = _opt(None, "Use at most this many images of each domain.", group="data")
@@ -64,24 +60,25 @@ class TrainConfig:
     # Networks
     model: str = _opt("cycle_gan", "Model to train: cycle_gan (unpaired trainA/ trainB/) or pix2pix (aligned A|B "
                       "images in train/; its defaults: --netG unet_256 --norm batch --gan-mode vanilla "
-                      "--pool-size 0 --dropout).", MODELS, group="network")
+                      "--pool-size 0 --dropout).", names.MODELS, group="network")
     direction: str = _opt("AtoB", "pix2pix: translate the left half (A) to the right (B) of each image, or BtoA.",
-                          ("AtoB", "BtoA"), group="network")
-    netG: str = _opt("resnet_9blocks", "Generator architecture.", GENERATOR_NAMES, group="network")
+                          names.DIRECTIONS, group="network")
+    netG: str = _opt("resnet_9blocks", "Generator architecture.", names.GENERATORS, group="network")
     netD: str = _opt("basic", "Discriminator: basic = 70x70 PatchGAN, n_layers = PatchGAN with --n-layers-D, "
-                     "pixel = 1x1.", DISCRIMINATOR_NAMES, group="network")
+                     "pixel = 1x1.", names.DISCRIMINATORS, group="network")
     n_layers_D: int = _opt(3, "PatchGAN depth for --netD n_layers (1: 16x16, 3: 70x70, 5: 286x286 patches).",
                            group="network")
     ngf: int = _opt(64, "Filters in the generator's first layer.", group="network")
     ndf: int = _opt(64, "Filters in the discriminator's first layer.", group="network")
-    norm: str = _opt("instance", "Normalization layer.", ("instance", "batch", "none"), group="network")
-    init_type: str = _opt("normal", "Weight initialisation.", ("normal", "xavier", "kaiming", "orthogonal"),
+    norm: str = _opt("instance", "Normalization layer.", names.NORMS, group="network")
+    init_type: str = _opt("normal", "Weight initialisation.", names.INIT_TYPES,
                           group="network")
     init_gain: float = _opt(0.02, "Scale of normal/xavier/orthogonal initialisation.", group="network")
-    dropout: bool = _opt(False, "Dropout 0.5 in the generator (--no-dropout turns it off).", group="network")
+    dropout: bool = _opt(False, "Dropout 0.5 in the generator (--no-dropout turns it off).", group="network",
+                         flags=("--dropout/--no-dropout", "--use_dropout/--no_dropout"))
 
     # Losses and optimisation
-    gan_mode: str = _opt("lsgan", "GAN objective.", ("lsgan", "vanilla", "hinge", "wgangp"))
+    gan_mode: str = _opt("lsgan", "GAN objective.", names.GAN_MODES)
     lambda_A: float = _opt(10.0, "Weight of the cycle loss A -> B -> A.")
     lambda_B: float = _opt(10.0, "Weight of the cycle loss B -> A -> B.")
     lambda_identity: float = _opt(0.5, "Identity loss weight, as a fraction of lambda_A/lambda_B (0 turns it off).")
@@ -91,22 +88,23 @@ class TrainConfig:
     unconditional_D: bool = _opt(False, "Ablation (pix2pix): the discriminator sees the output alone, not "
                                  "concat(input, output).", group="network")
     cycle: str = _opt("both", "Ablation (CycleGAN): which cycle losses count: forward (A->B->A), backward "
-                      "(B->A->B) or both.", ("forward", "backward", "both"))
+                      "(B->A->B) or both.", names.CYCLES)
     pool_size: int = _opt(50, "Generated images kept to train the discriminators (0 = none).")
     batch_size: int = _opt(1, "Images per step.")
     n_epochs: int = _opt(100, "Epochs at the initial learning rate.")
     n_epochs_decay: int = _opt(100, "Epochs of linear decay of the learning rate to zero after that.")
     lr: float = _opt(2e-4, "Initial learning rate of Adam.")
     beta1: float = _opt(0.5, "Adam's beta1.")
-    continue_train: bool = _opt(False, "Resume the run <name> from its latest checkpoint.", group="run")
+    continue_train: bool = _opt(False, "Resume the run <name> from its latest checkpoint.", group="run",
+                                flags=("--continue-train", "--continue_train", "--resume"))
 
     # Speed
     mixed_precision: str = _opt("off", "Compute in bfloat16 (bf16; CPUs and TPUs) or float16 with loss scaling "
                                 "(fp16; GPUs); auto: fp16 on a GPU, bf16 on a CPU with native bfloat16, else off. "
-                                "Weights, losses, the pool and images stay float32.", ("off", "bf16", "fp16", "auto"),
+                                "Weights, losses, the pool and images stay float32.", names.MIXED_PRECISION,
                                 group="speed")
     jit_compile: str = _opt("auto", "Compile the training step with XLA; auto: on a GPU, off on a CPU (where it "
-                            "measured slower).", ("auto", "on", "off"), group="speed")
+                            "measured slower).", names.JIT_COMPILE, group="speed")
     steps_per_execution: int = _opt(1, "Training steps per call into the compiled graph.", group="speed")
 
     # Watching a run (see callbacks.py and report.py)
@@ -174,19 +172,29 @@ ARCHITECTURE_FIELDS = ("model", "netG", "netD", "n_layers_D", "ngf", "ndf", "nor
                        "direction", "unconditional_D")
 
 
-def default_data_dir() -> Path:
-    if os.environ.get("CYCLEGAN_TF_DATA"):
-        return Path(os.environ["CYCLEGAN_TF_DATA"])
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "cyclegan-tf" / "datasets"
+def make_config(given: dict[str, Any]) -> TrainConfig:
+    """A run's config from the options a user gave (None = not given).
 
+    A new run: the options over the dataset's and the model's presets (`presets`) over the defaults; without
+    `name`, the run is named after its dataset (or its dataroot folder). A resumed run (`continue_train`): the
+    options over the run's saved `config.json`; options that fix the networks' shapes may not change.
 
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a file so that a reader sees the old content or the new, never a part."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    Args:
+        given: {field name: value or None}, e.g. the CLI's options.
+
+    Returns:
+        The config, not yet validated (`TrainConfig.validate`).
+    """
+    if not given.get("name") and (given.get("dataset") or given.get("dataroot")):
+        given = {**given, "name": given.get("dataset") or Path(given["dataroot"]).resolve().name}
+    if not given.get("continue_train"):
+        return TrainConfig.from_options(given, preset(given.get("model"), given.get("dataset")))
+    run_dir = TrainConfig.from_options({k: given.get(k) for k in ("name", "checkpoints_dir")}).run_dir
+    saved_path = run_dir / "config.json"
+    if not saved_path.is_file():
+        raise UserError(f"nothing to resume: no run at {run_dir}")
+    saved = TrainConfig.load(saved_path).to_dict()
+    for name in ARCHITECTURE_FIELDS:
+        if given.get(name) is not None and given[name] != saved[name]:
+            raise UserError(f"--{name} {given[name]} differs from the resumed run's {saved[name]}")
+    return TrainConfig(**{**saved, **{k: v for k, v in given.items() if v is not None}, "continue_train": True})

@@ -22,9 +22,20 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory, data_dir):
     """A CycleGAN trained on the demo dataset with the demo preset, shortened to 2 epochs."""
-    from cyclegan_tf.train import make_config, train
+    from cyclegan_tf.config import make_config
+    from cyclegan_tf.training.trainer import train
 
     cfg = make_config(dict(dataset="demo", data_dir=str(data_dir), name="demo",
                            checkpoints_dir=str(tmp_path_factory.mktemp("runs")),
                            n_epochs=1, n_epochs_decay=DEMO_TEST_EPOCHS - 1, seed=0))
     return train(cfg, verbose=0)
+
+
+@pytest.fixture(scope="session")
+def demo_score(demo_run):
+    """The demo run's exact demo score ({"score", "AtoB": {"iou", "style_accuracy"}, "BtoA": ...})."""
+    from cyclegan_tf.config import TrainConfig
+    from cyclegan_tf.evaluation.exact import model_exact_scores
+
+    config = TrainConfig.load(demo_run.run_dir / "config.json")
+    return model_exact_scores(demo_run.model, config, demo_run.dataroot).demo

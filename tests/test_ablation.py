@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cyclegan_tf import ablation, paired_demo
-from cyclegan_tf.cli import main
+from cyclegan_tf.cli.main import main
 from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.data import labels2photo
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.models import build_cycle_gan
+from cyclegan_tf.evaluation.fcn import FcnScore
+from cyclegan_tf.experiments import ablation
+from cyclegan_tf.models.cycle_gan import build_cycle_gan
 
 
 def tiny(**overrides) -> TrainConfig:
@@ -69,12 +71,12 @@ def test_every_table_variant_is_a_valid_config():
     for tables in ablation.TABLES.values():
         for table in tables:
             for variant in table.variants:
-                TrainConfig(model=table.model, dataset=paired_demo.NAME, **table.base, **variant.options).validate()
+                TrainConfig(model=table.model, dataset=labels2photo.NAME, **table.base, **variant.options).validate()
     assert ablation.PIX2PIX_LOSSES.variants[1].flags == "--lambda-L1 0 --unconditional-D"
 
 
-def fake_score(value: float) -> paired_demo.FcnScore:
-    return paired_demo.FcnScore(value, value / 2, value / 4, 50)
+def fake_score(value: float) -> FcnScore:
+    return FcnScore(value, value / 2, value / 4, 50)
 
 
 def test_runner_trains_a_shared_configuration_once_and_writes_markdown(monkeypatch, tmp_path):

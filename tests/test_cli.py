@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan_tf.cli import main
+from cyclegan_tf.cli.main import main
 from cyclegan_tf.config import TrainConfig
 
 
@@ -83,7 +83,7 @@ def test_real_process_prints_one_line_and_no_tensorflow_noise(args, code):
 
 
 def test_run_is_named_after_its_dataset(tmp_path):
-    from cyclegan_tf.train import make_config
+    from cyclegan_tf.config import make_config
 
     assert make_config({"dataset": "demo"}).name == "demo"
     assert make_config({"dataroot": str(tmp_path / "horse2zebra")}).name == "horse2zebra"

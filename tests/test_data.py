@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data import check_images, list_images, load_image, resized_size, unpaired_dataset
+from cyclegan_tf.data.images import list_images, load_image
+from cyclegan_tf.data.pipeline import check_images, resized_size, unpaired_dataset
 from cyclegan_tf.errors import UserError
 
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan_tf.cli import main
-from cyclegan_tf.dataset_tools import combine, inspect_dataset, resize_images
+from cyclegan_tf.cli.main import main
+from cyclegan_tf.data.tools import combine, inspect_dataset, resize_images
 from cyclegan_tf.errors import UserError
 
 
@@ -111,7 +111,8 @@ def test_inspect_command_prints_the_report_and_exits_1_on_errors(bad_dataset):
 
 
 def test_the_trainer_check_agrees_with_inspect(bad_dataset, caplog):
-    from cyclegan_tf.data import check_images, list_images
+    from cyclegan_tf.data.images import list_images
+    from cyclegan_tf.data.pipeline import check_images
 
     with caplog.at_level(logging.WARNING, logger="cyclegan_tf"):
         kept = check_images(list_images(bad_dataset / "trainA"))

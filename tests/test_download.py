@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cyclegan_tf.download import ArchiveError, DownloadError, UnsafeArchive, extract_archive, fetch, part_path
+from cyclegan_tf.data.download import ArchiveError, DownloadError, UnsafeArchive, extract_archive, fetch, part_path
 
 # ---------------------------------------------------------------------------------------------------------------
 # A small file server whose behaviour the tests control

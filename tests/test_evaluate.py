@@ -13,11 +13,11 @@ import scipy.linalg
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan_tf import evaluate
-from cyclegan_tf.cli import main
-from cyclegan_tf.data import list_images, load_image
+from cyclegan_tf.cli.main import main
+from cyclegan_tf.data.images import list_images, load_image
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.translate import Translator
+from cyclegan_tf.evaluation import evaluate, features, metrics
+from cyclegan_tf.inference.translator import Translator
 
 
 def tiny_extractor(path, size=32, seed=0):
@@ -55,10 +55,10 @@ def test_fid_matches_scipy(n1, n2, d):
     x = rng.normal(size=(n1, d)) @ rng.normal(size=(d, d))
     y = rng.normal(0.3, 1.5, size=(n2, d)) @ rng.normal(size=(d, d))
     expected = reference_fid(x, y)
-    assert evaluate.fid(x, y) == pytest.approx(expected, rel=1e-6)
+    assert metrics.fid(x, y) == pytest.approx(expected, rel=1e-6)
     # The covariance route (eigendecompositions) gives the same as the features route (SVD).
     s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
-    assert evaluate.frechet_distance(x.mean(0), s1, y.mean(0), s2) == pytest.approx(expected, rel=1e-6)
+    assert metrics.frechet_distance(x.mean(0), s1, y.mean(0), s2) == pytest.approx(expected, rel=1e-6)
 
 
 def test_trace_of_the_matrix_square_root_matches_scipy():
@@ -66,21 +66,21 @@ def test_trace_of_the_matrix_square_root_matches_scipy():
     a, b = rng.normal(size=(30, 12)), rng.normal(size=(30, 12))
     s1, s2 = a.T @ a, b.T @ b
     expected = np.trace(scipy.linalg.sqrtm(s1 @ s2).real)
-    assert evaluate.trace_sqrt_product(s1, s2) == pytest.approx(expected, rel=1e-9)
-    assert evaluate.trace_sqrt_product(s1, s1) == pytest.approx(np.trace(s1), rel=1e-9)  # sqrtm(S^2) = S
+    assert metrics.trace_sqrt_product(s1, s2) == pytest.approx(expected, rel=1e-9)
+    assert metrics.trace_sqrt_product(s1, s1) == pytest.approx(np.trace(s1), rel=1e-9)  # sqrtm(S^2) = S
 
 
 def test_fid_is_zero_for_the_same_set_and_grows_with_a_mean_shift():
     rng = np.random.default_rng(2)
     x = rng.normal(size=(100, 20))
-    assert abs(evaluate.fid(x, x)) < 1e-8
+    assert abs(metrics.fid(x, x)) < 1e-8
     # Shifting every feature by s leaves the covariance as it is: FID = ||shift||^2 = 20 s^2 exactly.
-    values = [evaluate.fid(x, x + s) for s in (0.5, 1.0, 2.0)]
+    values = [metrics.fid(x, x + s) for s in (0.5, 1.0, 2.0)]
     assert values == pytest.approx([20 * 0.25, 20 * 1.0, 20 * 4.0], rel=1e-6)
     # Few images, many features (the rank-deficient path) behaves the same.
     small = rng.normal(size=(10, 50))
-    assert abs(evaluate.fid(small, small)) < 1e-8
-    assert evaluate.fid(small, small + 1.0) == pytest.approx(50.0, rel=1e-6)
+    assert abs(metrics.fid(small, small)) < 1e-8
+    assert metrics.fid(small, small + 1.0) == pytest.approx(50.0, rel=1e-6)
 
 
 def test_kid_matches_the_pairwise_unbiased_mmd():
@@ -88,7 +88,7 @@ def test_kid_matches_the_pairwise_unbiased_mmd():
     x, y = rng.normal(size=(12, 5)), rng.normal(0.5, 1.0, size=(15, 5))
     # Subsets of 12 out of 12 are the whole of x: every subset of y is scored, and the mean of those
     # equals the mean over subsets computed pair by pair with the same random draws.
-    mean, std = evaluate.kid(x, y, subsets=5, seed=7)
+    mean, std = metrics.kid(x, y, subsets=5, seed=7)
     draws = np.random.default_rng(7)
     expected = []
     for _ in range(5):
@@ -98,33 +98,33 @@ def test_kid_matches_the_pairwise_unbiased_mmd():
     assert mean == pytest.approx(np.mean(expected), rel=1e-9)
     assert std == pytest.approx(np.std(expected), rel=1e-6)
     same = rng.normal(size=(200, 5))
-    far = evaluate.kid(same, same + 1.0, subsets=10, subset_size=50)[0]
-    near = evaluate.kid(same, rng.normal(size=(200, 5)), subsets=10, subset_size=50)[0]
+    far = metrics.kid(same, same + 1.0, subsets=10, subset_size=50)[0]
+    near = metrics.kid(same, rng.normal(size=(200, 5)), subsets=10, subset_size=50)[0]
     assert abs(near) < 0.05 < far
 
 
 def test_psnr_and_l1_of_known_differences():
     a = np.full((8, 8, 3), 100, np.uint8)
     b = a + 10
-    assert evaluate.psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / 100))
-    assert evaluate.psnr(a, a) == 100.0
-    assert evaluate.l1(a, b) == pytest.approx(10 / 127.5)
+    assert metrics.psnr(a, b) == pytest.approx(10 * np.log10(255 ** 2 / 100))
+    assert metrics.psnr(a, a) == 100.0
+    assert metrics.l1(a, b) == pytest.approx(10 / 127.5)
 
 
 def test_a_feature_extractor_gets_rgb_in_0_255_at_its_size(tmp_path):
     inputs = keras.Input((16, 16, 3))  # features: the mean of each channel, to check what the model receives
     keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(inputs)).save(tmp_path / "mean.keras")
-    extractor = evaluate.load_feature_extractor(tmp_path / "mean.keras")
+    extractor = features.load_feature_extractor(tmp_path / "mean.keras")
     gray = np.full((40, 24, 1), 200, np.uint8)
     colour = np.zeros((16, 16, 3), np.uint8)
     colour[..., 2] = 255
-    features = extractor([gray, colour])
-    np.testing.assert_allclose(features, [[200, 200, 200], [0, 0, 255]], atol=1e-3)
+    values = extractor([gray, colour])
+    np.testing.assert_allclose(values, [[200, 200, 200], [0, 0, 255]], atol=1e-3)
     with pytest.raises(UserError, match="feature extractor not found"):
-        evaluate.load_feature_extractor(tmp_path / "none.keras")
+        features.load_feature_extractor(tmp_path / "none.keras")
     (tmp_path / "bad.keras").write_text("not a model")
     with pytest.raises(UserError, match="cannot load the feature extractor"):
-        evaluate.load_feature_extractor(tmp_path / "bad.keras")
+        features.load_feature_extractor(tmp_path / "bad.keras")
 
 
 @pytest.fixture(scope="module")
@@ -132,24 +132,24 @@ def extractor_file(tmp_path_factory):
     return tiny_extractor(tmp_path_factory.mktemp("features") / "tiny.keras")
 
 
-def test_evaluate_on_the_demo_run(demo_run, extractor_file):
+def test_evaluate_on_the_demo_run(demo_run, extractor_file, demo_score):
     result = evaluate.evaluate_run(demo_run.run_dir, feature_extractor=extractor_file)
     assert (result.epoch, result.step) == (2, 400)
     # The exact demo score is the trainer's, on the same (final) networks.
-    assert result.demo_score == pytest.approx(demo_run.demo_score["score"], abs=1e-9)
+    assert result.demo_score == pytest.approx(demo_score["score"], abs=1e-9)
     root = Path(result.dataroot)
-    extractor = evaluate.load_feature_extractor(extractor_file)
+    extractor = features.load_feature_extractor(extractor_file)
     real = {d: extractor([load_image(p) for p in list_images(root / f"test{d}")]) for d in "AB"}
     # the scores of a generator that changes nothing
-    untranslated, untranslated_kid = evaluate.fid(real["A"], real["B"]), evaluate.kid(real["A"], real["B"])[0]
+    untranslated, untranslated_kid = metrics.fid(real["A"], real["B"]), metrics.kid(real["A"], real["B"])[0]
     for direction in ("AtoB", "BtoA"):
         m = result.directions[direction]
         assert m.images == 30 and m.split == "test"
         assert 0 <= m.fid < untranslated / 2, (m.fid, untranslated)
-        assert m.fid_input == pytest.approx(untranslated if direction == "AtoB" else evaluate.fid(real["B"], real["A"]))
+        assert m.fid_input == pytest.approx(untranslated if direction == "AtoB" else metrics.fid(real["B"], real["A"]))
         assert abs(m.kid) < untranslated_kid / 2 and m.kid_std >= 0  # unbiased: may be a little below 0
         assert 0 < m.cycle_l1 < 0.2 and 18 < m.cycle_psnr < 60  # the demo's round trips are close
-        assert m.demo_iou == pytest.approx(demo_run.demo_score[direction]["iou"])
+        assert m.demo_iou == pytest.approx(demo_score[direction]["iou"])
     saved = json.loads((demo_run.run_dir / "eval" / "epoch_002.json").read_text())
     assert saved["directions"]["AtoB"]["fid"] == pytest.approx(result.directions["AtoB"].fid)
     assert saved["mean_fid"] == pytest.approx(result.mean_fid)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from cyclegan_tf.layers import ImagePool, InstanceNormalization, ReflectionPadding2D
+from cyclegan_tf.nn.layers import ImagePool, InstanceNormalization, ReflectionPadding2D
 
 
 def test_instance_norm_matches_numpy_and_keras_group_norm():

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from cyclegan_tf import losses
+from cyclegan_tf.nn import losses
 
 REAL = np.array([[0.5, 2.0], [-1.0, 0.0]], "float32")
 FAKE = np.array([[1.5, -0.5], [0.0, 3.0]], "float32")

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cyclegan_tf import losses
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models import CycleGAN, LinearDecay, build_cycle_gan
+from cyclegan_tf.models.cycle_gan import CycleGAN, build_cycle_gan
+from cyclegan_tf.models.schedules import LinearDecay
+from cyclegan_tf.nn import losses
 
 
 def tiny_config(**overrides):

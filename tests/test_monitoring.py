@@ -16,9 +16,10 @@ import tensorflow as tf
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan_tf import callbacks, report
-from cyclegan_tf.cli import main
-from cyclegan_tf.data import load_image
+from cyclegan_tf.cli.main import main
+from cyclegan_tf.data.images import load_image
+from cyclegan_tf.runs import report
+from cyclegan_tf.training import callbacks
 
 from .conftest import DEMO_TEST_EPOCHS
 from .test_evaluate import tiny_extractor

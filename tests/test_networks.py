@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cyclegan_tf.networks import (
+from cyclegan_tf.nn.networks import (
     count_trainable_parameters,
     define_discriminator,
     define_generator,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan_tf import paired_demo as pd
+from cyclegan_tf.data import labels2photo as pd
+from cyclegan_tf.evaluation import exact, fcn
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_label_maps_have_several_classes_and_decode_exactly():
 
 
 def test_the_segmenter_is_exact_on_ground_truth_photos(small_set):
-    score = pd.ground_truth_score(small_set)
+    score = exact.ground_truth_score(small_set)
     assert score.images == 40
     assert score.pixel_accuracy >= 0.99
     assert score.class_accuracy >= 0.98 and score.class_iou >= 0.97
@@ -63,8 +64,8 @@ def test_striped_classes_are_right_in_any_phase_and_wrong_when_blurred():
 def test_fcn_score_metrics_from_a_confusion_matrix():
     labels = np.array([0, 0, 1, 1])
     predicted = np.array([0, 1, 1, 1])
-    matrix = pd.confusion(labels, predicted, k=3)  # class 2 absent from both: left out of the means
-    score = pd.FcnScore.from_confusion(matrix, images=1)
+    matrix = fcn.confusion(labels, predicted, k=3)  # class 2 absent from both: left out of the means
+    score = fcn.FcnScore.from_confusion(matrix, images=1)
     assert score.pixel_accuracy == pytest.approx(0.75)
     assert score.class_accuracy == pytest.approx((1 / 2 + 2 / 2) / 2)
     assert score.class_iou == pytest.approx((1 / 2 + 2 / 3) / 2)
@@ -72,13 +73,13 @@ def test_fcn_score_metrics_from_a_confusion_matrix():
 
 
 def test_score_translator_scores_a_perfect_and_a_constant_translator(small_set):
-    pairs = pd.test_pairs(small_set, limit=5)
+    pairs = exact.test_pairs(small_set, limit=5)
     photos = {a.tobytes(): b for a, b in pairs}
-    perfect = pd.score_translator(lambda a: photos[a.tobytes()], small_set, limit=5)
+    perfect = exact.labels2photo_score(lambda a: photos[a.tobytes()], small_set, limit=5)
     assert perfect.pixel_accuracy >= 0.99
-    grey = pd.score_translator(lambda a: np.full_like(a, 128), small_set, limit=5)  # all road
+    grey = exact.labels2photo_score(lambda a: np.full_like(a, 128), small_set, limit=5)  # all road
     assert grey.pixel_accuracy < 0.6 and grey.class_iou < 0.2
-    copied = pd.identity_score(small_set)  # the floor: road and sky labels are near their photo colours
+    copied = exact.identity_score(small_set)  # the floor: road and sky labels are near their photo colours
     assert copied.images == 40 and copied.class_iou < 0.6
 
 
@@ -90,14 +91,14 @@ def test_a_users_keras_segmenter_and_label_maps(tmp_path):
     scores = keras.layers.Conv2D(2, 1, use_bias=False, kernel_initializer=keras.initializers.Constant(
         np.array([[[[0.0, 1.0], [1.0, 0.0], [0.0, 0.0]]]], np.float32)))(inputs)
     keras.Model(inputs, scores).save(tmp_path / "seg.keras")
-    segment = pd.keras_segmenter(tmp_path / "seg.keras")
+    segment = fcn.keras_segmenter(tmp_path / "seg.keras")
     photo = np.zeros((4, 6, 3), np.uint8)
     photo[:, :3, 0], photo[:, 3:, 1] = 200, 200
     assert segment.classes == 2
     np.testing.assert_array_equal(segment(photo), np.repeat([[1, 1, 1, 0, 0, 0]], 4, axis=0))
     ids = np.repeat([[1, 1, 1, 0, 0, 0]], 4, axis=0).astype(np.uint8)
-    assert pd.fcn_score([(pd.labels_from_image(ids), photo)], segment, 2).pixel_accuracy == 1.0
+    assert fcn.fcn_score([(fcn.labels_from_image(ids), photo)], segment, 2).pixel_accuracy == 1.0
     colours = np.array([(0, 0, 0), (255, 255, 255)])
-    np.testing.assert_array_equal(pd.labels_from_image(colours[ids].astype(np.uint8), colours), ids)
+    np.testing.assert_array_equal(fcn.labels_from_image(colours[ids].astype(np.uint8), colours), ids)
     with pytest.raises(Exception, match="not found"):
-        pd.keras_segmenter(tmp_path / "missing.keras")
+        fcn.keras_segmenter(tmp_path / "missing.keras")

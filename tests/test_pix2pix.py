@@ -12,13 +12,18 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cyclegan_tf import checkpoints, evaluate, paired_demo, report
-from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data import aligned_dataset, load_image, split_pair
+from cyclegan_tf.config import TrainConfig, make_config
+from cyclegan_tf.data import labels2photo, splits
+from cyclegan_tf.data.images import load_image, split_pair
+from cyclegan_tf.data.pipeline import aligned_dataset
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.models import Pix2Pix, build_generator, build_model
-from cyclegan_tf.train import make_config, train
-from cyclegan_tf.translate import Translator, load_translator
+from cyclegan_tf.evaluation import evaluate, exact, fcn
+from cyclegan_tf.inference.translator import Translator, load_translator
+from cyclegan_tf.models.builders import build_generator
+from cyclegan_tf.models.pix2pix import Pix2Pix
+from cyclegan_tf.models.registry import build_model
+from cyclegan_tf.runs import checkpoints, report
+from cyclegan_tf.training.trainer import train
 
 from .test_evaluate import tiny_extractor
 
@@ -157,7 +162,7 @@ def test_pix2pix_defaults_sit_under_the_dataset_preset_and_the_users_options(tmp
     assert (cfg.netG, cfg.norm, cfg.gan_mode, cfg.pool_size, cfg.dropout, cfg.lambda_L1) == \
         ("unet_256", "batch", "vanilla", 0, True, 100.0)
     assert make_config(dict(model="pix2pix", dataroot=str(tmp_path), netG="unet_128")).netG == "unet_128"
-    demo = make_config(dict(model="pix2pix", dataset=paired_demo.NAME))
+    demo = make_config(dict(model="pix2pix", dataset=labels2photo.NAME))
     assert (demo.netG, demo.norm, demo.crop_size) == ("resnet_6blocks", "batch", 64)  # dataset over model
     cycle = make_config(dict(dataroot=str(tmp_path)))
     assert (cycle.netG, cycle.norm, cycle.gan_mode, cycle.pool_size) == ("resnet_9blocks", "instance", "lsgan", 50)
@@ -170,25 +175,32 @@ def pix2pix_run(tmp_path_factory, data_dir):
     """pix2pix (L1 + cGAN) on the paired demo set with its preset: 3 epochs of 300 pairs, evaluated after the
     last one with a small random feature extractor."""
     runs = tmp_path_factory.mktemp("runs")
-    cfg = make_config(dict(model="pix2pix", dataset=paired_demo.NAME, data_dir=str(data_dir), name="p2p",
+    cfg = make_config(dict(model="pix2pix", dataset=labels2photo.NAME, data_dir=str(data_dir), name="p2p",
                            checkpoints_dir=str(runs), n_epochs=2, n_epochs_decay=1, save_epoch_freq=1, eval_freq=3,
                            feature_extractor=str(tiny_extractor(runs / "tiny.keras"))))
     return cfg, train(cfg, verbose=0)
 
 
-def test_short_pix2pix_training_beats_an_untrained_generator(pix2pix_run, data_dir):
+@pytest.fixture(scope="module")
+def trained_fcn(pix2pix_run):
+    """The FCN-score of labels -> photo of the trained run (its exact score on labels2photo_demo)."""
+    cfg, result = pix2pix_run
+    return exact.model_exact_scores(result.model, cfg, result.dataroot).fcn
+
+
+def test_short_pix2pix_training_beats_an_untrained_generator(pix2pix_run, trained_fcn, data_dir):
     cfg, result = pix2pix_run
     assert result.step == 900 and result.epoch == 3
     keras.utils.set_random_seed(0)
     untrained = Translator(build_generator(cfg, "AtoB"), cfg.netG)
-    before = paired_demo.score_translator(untrained, data_dir / paired_demo.NAME)
-    after = result.fcn_score
-    print(f"FCN-score per-pixel accuracy: untrained {before.pixel_accuracy:.3f}, trained {after['pixel_accuracy']:.3f}")
-    assert after["images"] == 50
-    assert after["pixel_accuracy"] > before.pixel_accuracy + MARGIN, (before, after)
-    assert after["class_iou"] > before.class_iou
+    before = exact.labels2photo_score(untrained, data_dir / labels2photo.NAME)
+    after = trained_fcn
+    print(f"FCN-score per-pixel accuracy: untrained {before.pixel_accuracy:.3f}, trained {after.pixel_accuracy:.3f}")
+    assert after.images == 50
+    assert after.pixel_accuracy > before.pixel_accuracy + MARGIN, (before, after)
+    assert after.class_iou > before.class_iou
     # The same score from the run directory (what `evaluate` reports for runs on this set).
-    assert paired_demo.score_run(cfg.run_dir).pixel_accuracy == pytest.approx(after["pixel_accuracy"], abs=1e-6)
+    assert evaluate.fcn_score_run(cfg.run_dir).pixel_accuracy == pytest.approx(after.pixel_accuracy, abs=1e-6)
 
 
 def test_pix2pix_checkpoints_restore_the_step_and_resume(pix2pix_run):
@@ -196,7 +208,7 @@ def test_pix2pix_checkpoints_restore_the_step_and_resume(pix2pix_run):
     latest = checkpoints.latest_checkpoint(cfg.run_dir)
     assert checkpoints.read_state(latest)["groups"] == ["G_AB", "D", "g_optimizer", "d_optimizer", "step_counter"]
     fresh = build_model(cfg, 300, None)
-    checkpoints.restore(latest, checkpoints.variable_groups(fresh, checkpoints.all_groups(fresh)))
+    checkpoints.restore(latest, checkpoints.parts_of(fresh, checkpoints.all_groups(fresh)))
     assert int(fresh.step_counter.numpy()) == result.step
     assert int(fresh.g_optimizer.iterations.numpy()) == result.step
     for mine, theirs in zip(fresh.G_AB.weights, result.model.G_AB.weights, strict=True):
@@ -208,10 +220,10 @@ def test_pix2pix_checkpoints_restore_the_step_and_resume(pix2pix_run):
 
 
 def test_translate_on_a_pix2pix_run(pix2pix_run, data_dir, tmp_path):
-    from cyclegan_tf.cli import main
+    from cyclegan_tf.cli.main import main
 
     cfg, _ = pix2pix_run
-    label_image, _ = paired_demo.test_pairs(data_dir / paired_demo.NAME, limit=1)[0]
+    label_image, _ = exact.test_pairs(data_dir / labels2photo.NAME, limit=1)[0]
     translator = load_translator(cfg.run_dir)  # the run's own direction
     photo = translator(label_image)
     assert photo.shape == (64, 64, 3) and photo.dtype == np.uint8
@@ -228,14 +240,14 @@ def test_translate_on_a_pix2pix_run(pix2pix_run, data_dir, tmp_path):
     assert out.exit_code == 1 and "trained AtoB only" in out.output
 
 
-def test_a_pix2pix_run_is_watched_like_a_cyclegan_run(pix2pix_run, data_dir):
+def test_a_pix2pix_run_is_watched_like_a_cyclegan_run(pix2pix_run, data_dir, trained_fcn):
     cfg, result = pix2pix_run
     run = cfg.run_dir
     assert [epoch for epoch, _ in report.numbered(run / "samples")] == [1, 2, 3]
     grid = load_image(run / "samples" / "epoch_003.png")
     # n_samples 4 rows of input | output | target, 64 px panels with 4 px gaps under a 14 px caption strip
     assert grid.shape == (14 + 4 * 64 + 3 * 4, 3 * 64 + 2 * 4, 3)
-    labels, photo = paired_demo.test_pairs(data_dir / paired_demo.NAME, limit=1)[0]
+    labels, photo = exact.test_pairs(data_dir / labels2photo.NAME, limit=1)[0]
     np.testing.assert_array_equal(grid[14:78, :64], labels)
     np.testing.assert_array_equal(grid[14:78, 68:132], Translator(result.model.G_AB, cfg.netG)(labels))
     np.testing.assert_array_equal(grid[14:78, 136:200], photo)
@@ -247,9 +259,9 @@ def test_a_pix2pix_run_is_watched_like_a_cyclegan_run(pix2pix_run, data_dir):
     with open(run / "eval_log.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
     assert (row["epoch"], row["step"]) == ("3", "900")
-    assert float(row["fcn_pixel_accuracy_AtoB"]) == pytest.approx(result.fcn_score["pixel_accuracy"], abs=1e-6)
-    assert float(row["fcn_class_iou_AtoB"]) == pytest.approx(result.fcn_score["class_iou"], abs=1e-6)
-    pairs = paired_demo.test_pairs(data_dir / paired_demo.NAME)
+    assert float(row["fcn_pixel_accuracy_AtoB"]) == pytest.approx(trained_fcn.pixel_accuracy, abs=1e-6)
+    assert float(row["fcn_class_iou_AtoB"]) == pytest.approx(trained_fcn.class_iou, abs=1e-6)
+    pairs = exact.test_pairs(data_dir / labels2photo.NAME)
     translate = Translator(result.model.G_AB, cfg.netG)
     l1 = np.mean([np.abs(translate(a).astype(float) - b).mean() / 127.5 for a, b in pairs])
     assert float(row["target_l1_AtoB"]) == pytest.approx(l1, rel=1e-4)
@@ -259,8 +271,8 @@ def test_a_pix2pix_run_is_watched_like_a_cyclegan_run(pix2pix_run, data_dir):
     assert json.loads((run / "best.json").read_text())["epoch"] == 3
 
 
-def test_evaluate_command_on_a_pix2pix_run(pix2pix_run):
-    from cyclegan_tf.cli import main
+def test_evaluate_command_on_a_pix2pix_run(pix2pix_run, trained_fcn):
+    from cyclegan_tf.cli.main import main
 
     cfg, result = pix2pix_run
 
@@ -274,7 +286,7 @@ def test_evaluate_command_on_a_pix2pix_run(pix2pix_run):
     assert "L1 to target" in header and "FCN per-pixel" in header and "cycle L1" not in header
     cells = row.split()
     assert cells[:3] == ["AtoB", "50", "(test)"] and cells[3:6] == ["-", "-", "-"]  # no FID, FID of input, KID
-    assert f"{result.fcn_score['pixel_accuracy']:.3f}" in cells and f"{result.fcn_score['class_iou']:.3f}" in cells
+    assert f"{trained_fcn.pixel_accuracy:.3f}" in cells and f"{trained_fcn.class_iou:.3f}" in cells
     out = evaluate("--feature-extractor", cfg.feature_extractor, "--max-images", "20")
     assert out.exit_code == 0, out.output
     cells = out.output.splitlines()[2].split()
@@ -286,7 +298,7 @@ def test_evaluate_command_on_a_pix2pix_run(pix2pix_run):
 def test_test_images_of_a_pix2pix_run_are_its_pairs_in_its_direction(tmp_path):
     (tmp_path / "val").mkdir()  # no test/: the aligned sets' val/ is the held-out split
     marked_pair(tmp_path / "val" / "0.png")
-    images = evaluate.test_images(small_config(input_nc=1, output_nc=3, direction="BtoA"), tmp_path, "BtoA")
+    images = splits.test_images(small_config(input_nc=1, output_nc=3, direction="BtoA"), tmp_path, "BtoA")
     assert images.split == "val" and images.paired
     (source,), (target,) = images.inputs, images.targets
     assert source.shape == (40, 40, 3) and target.shape == (40, 40, 1)  # B (colour) in, A (grey) out
@@ -294,12 +306,12 @@ def test_test_images_of_a_pix2pix_run_are_its_pairs_in_its_direction(tmp_path):
 
 
 def test_a_cyclegan_on_the_paired_set_is_scored_labels_to_photo(data_dir):
-    cfg = make_config(dict(dataset=paired_demo.NAME, data_dir=str(data_dir), ngf=4, ndf=4))
-    root = paired_demo.ensure_dataset(data_dir / paired_demo.NAME)
+    cfg = make_config(dict(dataset=labels2photo.NAME, data_dir=str(data_dir), ngf=4, ndf=4))
+    root = labels2photo.ensure_dataset(data_dir / labels2photo.NAME)
     keras.utils.set_random_seed(0)
     generators = {d: build_generator(cfg, d) for d in ("AtoB", "BtoA")}
     scores = evaluate.evaluate_generators(generators, cfg, root, max_images=5)
-    expected = paired_demo.score_translator(Translator(generators["AtoB"], cfg.netG), root, limit=5)
+    expected = exact.labels2photo_score(Translator(generators["AtoB"], cfg.netG), root, limit=5)
     forward, backward = scores["AtoB"], scores["BtoA"]
     assert (forward.fcn_pixel_accuracy, forward.fcn_class_accuracy, forward.fcn_class_iou) == pytest.approx(
         (expected.pixel_accuracy, expected.class_accuracy, expected.class_iou))
@@ -307,24 +319,24 @@ def test_a_cyclegan_on_the_paired_set_is_scored_labels_to_photo(data_dir):
     assert forward.cycle_l1 > 0 and forward.target_l1 is None  # unpaired: cycle scores, no targets
 
 
-def test_evaluate_with_a_users_segmenter_and_colour_label_maps(pix2pix_run, data_dir, tmp_path):
+def test_evaluate_with_a_users_segmenter_and_colour_label_maps(pix2pix_run, data_dir, tmp_path, trained_fcn):
     """`evaluate --segmenter --palette`: a user's Keras segmenter (here the nearest class mean colour, as a
     1x1 convolution: argmax of 2 x.m_k - |m_k|^2) scores the run's outputs against its colour label maps."""
-    from cyclegan_tf.cli import main
+    from cyclegan_tf.cli.main import main
 
     cfg, result = pix2pix_run
     inputs = keras.Input((None, None, 3))
-    conv = keras.layers.Conv2D(paired_demo.K, 1)
+    conv = keras.layers.Conv2D(labels2photo.K, 1)
     model = keras.Model(inputs, conv(inputs))
-    conv.set_weights([2 * paired_demo.MEAN.T[None, None], -(paired_demo.MEAN ** 2).sum(1)])
+    conv.set_weights([2 * labels2photo.MEAN.T[None, None], -(labels2photo.MEAN ** 2).sum(1)])
     model.save(tmp_path / "seg.keras")
-    (tmp_path / "palette.json").write_text(json.dumps(paired_demo.PALETTE.tolist()))
-    segment = paired_demo.keras_segmenter(tmp_path / "seg.keras")
+    (tmp_path / "palette.json").write_text(json.dumps(labels2photo.PALETTE.tolist()))
+    segment = fcn.keras_segmenter(tmp_path / "seg.keras")
     translate = Translator(result.model.G_AB, cfg.netG)
-    expected = paired_demo.fcn_score(((paired_demo.labels_from_image(a, paired_demo.PALETTE), translate(a))
-                                      for a, _ in paired_demo.test_pairs(data_dir / paired_demo.NAME)),
-                                     segment, paired_demo.K)
-    assert 0.3 < expected.pixel_accuracy < result.fcn_score["pixel_accuracy"]  # stripes are beyond its reach
+    expected = fcn.fcn_score(((fcn.labels_from_image(a, labels2photo.PALETTE), translate(a))
+                                      for a, _ in exact.test_pairs(data_dir / labels2photo.NAME)),
+                                     segment, labels2photo.K)
+    assert 0.3 < expected.pixel_accuracy < trained_fcn.pixel_accuracy  # stripes are beyond its reach
 
     def evaluate(*args):
         return CliRunner().invoke(main, ["evaluate", "--name", cfg.name, "--checkpoints-dir", cfg.checkpoints_dir,

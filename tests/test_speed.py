@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models import build_cycle_gan, dtype_policy
-from cyclegan_tf.networks import count_multiply_adds, define_discriminator, define_generator
+from cyclegan_tf.models.cycle_gan import build_cycle_gan
+from cyclegan_tf.models.precision import dtype_policy
+from cyclegan_tf.nn.networks import count_multiply_adds, define_discriminator, define_generator
 
 
 def _fit(model, steps, size=32):
@@ -80,7 +81,7 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
     """A smoke run of `make bench` (every measurement in its own process); speed itself is not asserted."""
     import json
 
-    from cyclegan_tf import bench
+    from cyclegan_tf.experiments import bench
 
     out = tmp_path / "bench.json"
     bench.main(["--nets", "resnet_6blocks", "--sizes", "32", "--precisions", "off", "--ngf", "4", "--steps", "2",
@@ -100,7 +101,7 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
 
 
 def test_bench_table_states_the_ratio_to_pytorch():
-    from cyclegan_tf.bench import format_table
+    from cyclegan_tf.experiments.bench import format_table
 
     row = dict(label="resnet_9blocks 256px float32", net_g="resnet_9blocks", size=256, train_step_s=2.0,
                train_img_s=0.5, train_gflop_s=900.0, peak_fraction=0.5, infer_img_s=3.0, train_peak_rss_mib=3000.0,

@@ -1,0 +1,62 @@
+"""The `train` command's options, made from `TrainConfig`'s fields.
+
+Each field becomes `--name-hyphenated` (also the reference's `--name_underscored`), typed from its annotation,
+with its help text and choices from its metadata; a field's `flags` metadata replaces those declarations where
+a flag is negatable or has an alias (`--dropout/--no-dropout`, `--resume`). Defaults are None ("not given"), so
+that presets and a resumed run's config can fill them (`config.make_config`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from cyclegan_tf.config import TrainConfig
+
+
+def field_type(name: str) -> type:
+    """The value type of a `TrainConfig` field (`int | None` -> int)."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    return hint
+
+
+def flag_names(name: str) -> list[str]:
+    """`--lambda-A` and `--lambda_A` for `lambda_A`."""
+    hyphenated = "--" + name.replace("_", "-")
+    return [hyphenated] + (["--" + name] if "_" in name else [])
+
+
+def config_options(command: Callable) -> Callable:
+    """Add one option per `TrainConfig` field to a click command (default None = not given)."""
+    for f in reversed(dataclasses.fields(TrainConfig)):
+        meta, kind = f.metadata, field_type(f.name)
+        shown = f.default in (None, False) or "[default:" in meta["help"]
+        if kind is bool and meta["flags"] and "/" in meta["flags"][0]:  # negatable: say which side is the default
+            help_text = f"{meta['help']}  [default: {'on' if f.default else 'off'}]"
+        else:
+            help_text = meta["help"] + ("" if shown else f"  [default: {f.default}]")
+        decls = [*(meta["flags"] or flag_names(f.name)), f.name]
+        if kind is bool:  # a negatable flag ("--x/--no-x") is a flag by its declaration
+            flag = {} if "/" in decls[0] else {"is_flag": True}
+            command = click.option(*decls, default=None, help=help_text, **flag)(command)
+        else:
+            choices = meta["choices"]
+            command = click.option(
+                *decls, default=None, help=help_text,
+                type=click.Choice([str(c) for c in choices]) if choices else kind,
+                metavar=None if choices else kind.__name__.upper(),
+            )(command)
+    return command
+
+
+def typed_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The options click gave, with choices (strings) converted to their field's type (`--input-nc 1` -> 1)."""
+    return {name: value if value is None or isinstance(value, bool) else field_type(name)(value)
+            for name, value in options.items()}

@@ -1,0 +1,52 @@
+"""`cyclegan-tf translate`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT
+from cyclegan_tf.startup import import_tensorflow_quietly
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option("--name", help="Run to use: <checkpoints-dir>/<name>.")
+@CHECKPOINTS_DIR
+@click.option("--checkpoint", type=click.Path(),
+              help="A run directory or one checkpoint directory (instead of --name).")
+@click.option("--epoch", type=int, help="Use the networks saved at this epoch (default: the latest).")
+@click.option("--direction", type=click.Choice(["AtoB", "BtoA"]),
+              help="AtoB uses G_AB, BtoA uses G_BA [default: AtoB; a pix2pix run: the direction it was trained in].")
+@click.option("--training-mode", "--training_mode", "training_mode", is_flag=True,
+              help="Run the generator as in training (batch norm on the image's own statistics, dropout on), as "
+                   "the pix2pix paper does at test time [default: moving statistics, dropout off].")
+@click.option("--output", "-o", type=click.Path(), default="translated", show_default=True,
+              help="Folder for the translated PNGs (one per input, named after it).")
+@click.option("--grid", is_flag=True, help="Write input | output side by side instead of the output alone.")
+def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, training_mode, output, grid) -> None:
+    """Translate images of any size with a trained generator; writes PNGs of the same size.
+
+    INPUT is an image file, a folder (all its images) or a glob pattern in quotes.
+
+    \b
+    Examples:
+      cyclegan-tf translate photo.jpg --name apple2orange
+      cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --output out/
+      cyclegan-tf translate "shots/*.png" --name apple2orange --direction BtoA --epoch 100
+      cyclegan-tf translate in.png --checkpoint checkpoints/demo/checkpoints/epoch_008
+      cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --grid -o compare/
+    """
+    if bool(name) == bool(checkpoint):
+        raise click.UsageError("give --name RUN or --checkpoint DIR (one of them)")
+    source = Path(checkpoint) if checkpoint else Path(checkpoints_dir) / name
+    import_tensorflow_quietly()
+    from cyclegan_tf.inference.translator import expand_inputs, load_translator, translate_files
+
+    paths = expand_inputs(inputs)
+    translator = load_translator(source, direction, epoch, training_mode)
+    with click.progressbar(length=len(paths), label="translating", file=sys.stderr) as bar:
+        written = translate_files(translator, paths, Path(output), on_image=lambda _: bar.update(1), grid=grid)
+    click.echo(f"wrote {len(written)} image(s) to {output}")

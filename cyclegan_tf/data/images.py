@@ -1,0 +1,152 @@
+"""Image files with Pillow only (no TensorFlow): listing, decoding to arrays, and the per-file check.
+
+The trainer's pre-flight check (`data.check_images`) and `cyclegan-tf datasets inspect` share
+`check_image`, so a file that inspect calls readable is one the trainer can read, and the other way
+round. This module must stay free of TensorFlow: the `datasets` commands import it and should start
+instantly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from cyclegan_tf.errors import UserError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+Image.MAX_IMAGE_PIXELS = None  # users' own high-resolution images are not decompression bombs
+
+# Pillow modes whose pixels are one grey value (with or without alpha); the rest decode to colour.
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+
+
+def is_image_name(path: Path | str) -> bool:
+    """Whether a file name has one of the image extensions (any letter case)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def list_images(folder: Path, max_count: int | None = None) -> list[Path]:
+    """Image files directly in `folder` (any letter case of the extension), sorted by name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"folder not found: {folder}")
+    paths = sorted(p for p in folder.iterdir() if is_image_name(p) and p.is_file())
+    if not paths:
+        raise UserError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+    return paths[:max_count] if max_count else paths
+
+
+def channels_of(mode: str) -> int:
+    """Channels an image of this Pillow mode has once decoded (1 = grey, 3 = colour); alpha is dropped."""
+    return 1 if mode in GRAY_MODES else 3
+
+
+def load_image(path: Path | str, channels: int = 3) -> np.ndarray:
+    """An image file as a uint8 array (height, width, channels), whatever its mode.
+
+    Transparency is composited on white; 16-bit images are scaled to 8 bits; EXIF rotation is applied.
+    """
+    with Image.open(path) as image:
+        return _to_array(_eight_bit(image), channels)
+
+
+def load_pair(path: Path | str, input_nc: int = 3, output_nc: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """An aligned A|B image file -> (A with `input_nc` channels, B with `output_nc`), decoded once and split
+    as `split_pair` does."""
+    with Image.open(path) as image:
+        image = _eight_bit(image)
+        a = _to_array(image, input_nc)
+        b = a if output_nc == input_nc else _to_array(image, output_nc)
+    return split_pair(a)[0], split_pair(b)[1]
+
+
+def split_pair(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An A|B image -> (A, B), each `width // 2` wide; of an odd width the last column is dropped (as the reference)."""
+    half = image.shape[1] // 2
+    return image[:, :half], image[:, half: 2 * half]
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """An opened image, upright, as 8-bit grey or colour without alpha (see `load_image`)."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        scale = 257.0 if values.max(initial=0) > 255 else 1.0
+        image = Image.fromarray(np.clip(values / scale, 0, 255).astype(np.uint8), "L")
+    if image.mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    return image
+
+
+def _to_array(image: Image.Image, channels: int) -> np.ndarray:
+    array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
+    return array[..., None] if channels == 1 else array
+
+
+def to_uint8(image) -> np.ndarray:
+    """float [-1, 1] -> uint8 [0, 255]."""
+    return np.clip(np.round((np.asarray(image, dtype=np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What one full decode of a file found: its size and mode, or why it cannot be used."""
+
+    path: Path
+    size: tuple[int, int] | None = None  # (width, height) when readable
+    mode: str | None = None  # Pillow mode when readable: "RGB", "L", "P", "CMYK", "I;16", ...
+    error: str = ""  # why the file is unusable; "" when readable
+    alpha: bool = False  # has transparency (an alpha channel, or a transparent palette entry)
+
+    @property
+    def ok(self) -> bool:
+        return self.size is not None
+
+
+def conversion_note(check: ImageCheck) -> str:
+    """How `load_image` changes a readable image that is not plain 8-bit RGB or grey ("" when it does not)."""
+    mode = check.mode or ""
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return f"{mode}: more than 8 bits per pixel, scaled to 8 bits"
+    if check.alpha:
+        return f"{mode} with transparency: composited on white"
+    if mode == "P":
+        return "P (palette): converted to RGB"
+    if mode not in ("RGB", "L", ""):
+        return f"{mode}: converted to {'grey' if channels_of(mode) == 1 else 'RGB'}"
+    return ""
+
+
+def check_image(path: Path | str) -> ImageCheck:
+    """Decode a file once, fully (header checks miss truncated files), and say what it is."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return ImageCheck(path, error="a folder, not a file")
+        if path.stat().st_size == 0:
+            return ImageCheck(path, error="empty file (0 bytes)")
+        with Image.open(path) as image:
+            image.load()
+            alpha = "transparency" in image.info or image.mode in ("RGBA", "LA", "PA", "La", "RGBa")
+            return ImageCheck(path, image.size, image.mode, alpha=alpha)
+    except Image.UnidentifiedImageError:
+        return ImageCheck(path, error="not an image Pillow can read (wrong extension or unknown format)")
+    except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
+        return ImageCheck(path, error=f"{type(error).__name__}: {error}".strip())
+
+
+def mixed_channels_note(checks: list[ImageCheck]) -> str:
+    """A sentence when readable images mix grey and colour ("" when they agree), for the trainer and inspect."""
+    modes = [c.mode for c in checks if c.ok]
+    gray = sum(channels_of(m) == 1 for m in modes)
+    if not gray or gray == len(modes):
+        return ""
+    return (f"mixed channel counts: {gray} grayscale and {len(modes) - gray} colour image(s); each is converted "
+            "to --input-nc/--output-nc channels, so check that is what you want")

@@ -1,0 +1,204 @@
+"""From image folders to a `tf.data` pipeline of training batches.
+
+Stages for each domain: list the folder -> check every file once with Pillow (bad files are
+reported by path before training, never as a stack trace mid-epoch) -> decode with Pillow (any
+mode: grayscale, palette, RGBA, CMYK, 16-bit) -> the deterministic resize of `--preprocess` ->
+in-memory cache when the decoded images fit `--cache-mb` -> shuffle, repeat -> random crop and
+flip -> float32 in [-1, 1]. The two domains are shuffled independently and zipped; an epoch is
+max(|A|, |B|) images, as in the reference.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import tensorflow as tf
+
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.data.images import check_image, list_images, load_image, load_pair, mixed_channels_note
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.nn.networks import min_discriminator_size, min_input_size, size_multiple
+
+log = logging.getLogger("cyclegan_tf")
+
+
+def check_images(paths: list[Path], strict: bool = False, threads: int = 8) -> list[tuple[Path, int, int]]:
+    """Decode every file once; return (path, width, height) of the good ones.
+
+    Bad files are skipped with one warning that counts them and names each, or, with `strict`,
+    stop the run with a `UserError`.
+    """
+    with ThreadPoolExecutor(threads) as pool:
+        checks = list(pool.map(check_image, paths))
+    good = [(c.path, c.size[0], c.size[1]) for c in checks if c.ok]
+    bad = [(c.path, c.error) for c in checks if not c.ok]
+    if mixed_channels_note(checks):
+        log.warning("%s: %s", paths[0].parent, mixed_channels_note(checks))
+    if bad:
+        listing = "; ".join(f"{path} ({reason})" for path, reason in bad[:20])
+        more = f"; and {len(bad) - 20} more" if len(bad) > 20 else ""
+        if strict:
+            raise UserError(f"{len(bad)} unreadable image(s): {listing}{more}")
+        log.warning("skipping %d unreadable image(s): %s%s", len(bad), listing, more)
+    if not good:
+        raise UserError(f"no readable images in {paths[0].parent}")
+    return good
+
+
+def resized_size(width: int, height: int, cfg: TrainConfig) -> tuple[int, int]:
+    """(height, width) after the deterministic part of `--preprocess`, before any random crop."""
+    mode = cfg.preprocess
+    if mode == "resize_and_crop":
+        height, width = cfg.load_size, cfg.load_size
+    elif mode.startswith("scale_width"):
+        height, width = max(int(cfg.load_size * height / width), cfg.crop_size), cfg.load_size
+    if "crop" in mode and min(height, width) < cfg.crop_size:  # too small to crop: scale up
+        scale = cfg.crop_size / min(height, width)
+        height, width = max(cfg.crop_size, round(height * scale)), max(cfg.crop_size, round(width * scale))
+    if "crop" not in mode:  # the generator's input must be a multiple of its size step
+        multiple, smallest = size_multiple(cfg.netG), min_input_size(cfg.netG)
+        height, width = (max(smallest, int(round(side / multiple)) * multiple) for side in (height, width))
+    return height, width
+
+
+def decode_and_resize(path: tf.Tensor, size: tf.Tensor, channels: int) -> tf.Tensor:
+    """A uint8 image read with Pillow inside the pipeline, resized (bicubic) to `size` if it differs."""
+    image = tf.numpy_function(lambda p: load_image(p.decode(), channels), [path], tf.uint8, stateful=False)
+    image.set_shape([None, None, channels])
+    return resize_to(image, size)
+
+
+def resize_to(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
+    """A uint8 image resized (bicubic, antialiased) to `size` (height, width), or as it is if it has that size."""
+
+    def resize():
+        resized = tf.image.resize(image, size, method="bicubic", antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
+
+    return tf.cond(tf.reduce_all(tf.shape(image)[:2] == size), lambda: image, resize)
+
+
+def to_model_range(image: tf.Tensor) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 [-1, 1]."""
+    return tf.cast(image, tf.float32) / 127.5 - 1.0
+
+
+@dataclass
+class TrainingData:
+    dataset: tf.data.Dataset  # batches (real_A, real_B), repeated forever
+    steps_per_epoch: int
+    image_shape: tuple[int, int] | None  # (height, width) of every training image, None if they vary
+    counts: dict[str, int]
+
+
+def _domain_dataset(folder: Path, channels: int, cfg: TrainConfig, seed: int | None):
+    files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
+    sizes = [resized_size(w, h, cfg) for _, w, h in files]
+    decode = lambda path, size: decode_and_resize(path, size, channels)  # noqa: E731
+    ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, seed)
+    return ds, len(files), shape
+
+
+def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, channels: int, cfg: TrainConfig,
+                    seed: int | None) -> tuple[tf.data.Dataset, tuple[int, int] | None]:
+    """decode(path, size) -> (cache) -> shuffle -> repeat -> random crop and flip -> [-1, 1], and the image shape.
+
+    Crop and flip act on all `channels` at once, so images stacked on the channel axis (an A|B pair) move together.
+    """
+    paths = tf.constant([str(path) for path in files])
+    ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(sizes, tf.int32)))
+    decoded_bytes = sum(h * w * channels for h, w in sizes)
+    if decoded_bytes <= cfg.cache_mb * 2**20:
+        # Decode and resize each file once; later epochs read memory.
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+    else:
+        ds = ds.shuffle(len(files), seed=seed, reshuffle_each_iteration=True).repeat()
+        ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE)
+
+    crop = "crop" in cfg.preprocess
+
+    def augment(image):
+        if crop:
+            image = tf.image.random_crop(image, [cfg.crop_size, cfg.crop_size, channels])
+        if not cfg.no_flip:
+            image = tf.image.random_flip_left_right(image)
+        return to_model_range(image)
+
+    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    shape = (cfg.crop_size, cfg.crop_size) if crop else (sizes[0] if len(set(sizes)) == 1 else None)
+    smallest = min(min(shape or size) for size in sizes)
+    needed = min_discriminator_size(cfg.netD, cfg.n_layers_D)
+    if smallest < needed:
+        raise UserError(f"training images of {smallest} px are too small for --netD {cfg.netD}, "
+                        f"which needs at least {needed} px: raise --crop-size/--load-size or use a smaller D")
+    return ds, shape
+
+
+def unpaired_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
+    """Batches of (A, B) from `root/trainA` and `root/trainB`, each domain shuffled on its own."""
+    root = Path(root)
+    _check_crop_size(cfg)
+    seed_b = None if cfg.seed is None else cfg.seed + 1
+    ds_a, n_a, shape_a = _domain_dataset(root / "trainA", cfg.input_nc, cfg, cfg.seed)
+    ds_b, n_b, shape_b = _domain_dataset(root / "trainB", cfg.output_nc, cfg, seed_b)
+    shape = shape_a if shape_a == shape_b else None
+    _check_batchable(shape, cfg)
+    ds = tf.data.Dataset.zip((ds_a, ds_b)).batch(cfg.batch_size, drop_remainder=True)
+    ds = ds.prefetch(tf.data.AUTOTUNE)
+    steps = math.ceil(max(n_a, n_b) / cfg.batch_size)
+    return TrainingData(ds, steps, shape, {"A": n_a, "B": n_b})
+
+
+def _check_crop_size(cfg: TrainConfig) -> None:
+    multiple = size_multiple(cfg.netG)
+    if "crop" in cfg.preprocess and cfg.crop_size % multiple:
+        raise UserError(f"--crop-size {cfg.crop_size} must be a multiple of {multiple} for --netG {cfg.netG}")
+
+
+def _check_batchable(shape: tuple[int, int] | None, cfg: TrainConfig) -> None:
+    if shape is None and cfg.batch_size > 1:
+        raise UserError(f"--preprocess {cfg.preprocess} gives images of different sizes here; "
+                        "use --batch-size 1 or a cropping --preprocess")
+
+
+def decode_pair(path: tf.Tensor, size: tf.Tensor, input_nc: int, output_nc: int) -> tf.Tensor:
+    """An A|B image read with Pillow, split, each half resized to `size`: (H, W, input_nc + output_nc) uint8."""
+    a, b = tf.numpy_function(lambda p: load_pair(p.decode(), input_nc, output_nc), [path], (tf.uint8, tf.uint8),
+                             stateful=False)
+    a.set_shape([None, None, input_nc])
+    b.set_shape([None, None, output_nc])
+    return tf.concat([resize_to(a, size), resize_to(b, size)], axis=-1)
+
+
+def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
+    """Batches of (input, target) from the A|B images of `root/train` (pix2pix's aligned layout).
+
+    A has `--input-nc` channels, B `--output-nc`; each half is scaled as `--preprocess` says (sizes computed
+    on the half), and one random crop and flip act on both halves of a pair (they are stacked on the channel
+    axis through `_image_pipeline`). With `--direction BtoA` the batch is (B, A).
+    """
+    _check_crop_size(cfg)
+    folder = Path(root) / "train"
+    if not folder.is_dir():
+        raise UserError(f"no train/ folder of A|B images in {root} (--model pix2pix needs aligned data)")
+    files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
+    sizes = [resized_size(w // 2, h, cfg) for _, w, h in files]
+    decode = lambda path, size: decode_pair(path, size, cfg.input_nc, cfg.output_nc)  # noqa: E731
+    ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, cfg.input_nc + cfg.output_nc, cfg,
+                                cfg.seed)
+    _check_batchable(shape, cfg)
+    a_then_b = cfg.direction == "AtoB"
+    ds = ds.map(lambda pair: (pair[..., :cfg.input_nc], pair[..., cfg.input_nc:]) if a_then_b
+                else (pair[..., cfg.input_nc:], pair[..., :cfg.input_nc]), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(cfg.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return TrainingData(ds, math.ceil(len(files) / cfg.batch_size), shape, {"pairs": len(files)})
+
+
+def training_data(root: Path, cfg: TrainConfig) -> TrainingData:
+    """The training batches of `cfg.model`: aligned pairs for pix2pix, unpaired domains for CycleGAN."""
+    return aligned_dataset(root, cfg) if cfg.model == "pix2pix" else unpaired_dataset(root, cfg)

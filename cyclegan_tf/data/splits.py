@@ -1,0 +1,78 @@
+"""What a run is tested on: for each direction, the inputs and the real images of the target domain.
+
+A CycleGAN's direction AtoB reads `testA/` (inputs) and `testB/` (targets); pix2pix reads the A|B pairs of
+`test/` split into halves (`--direction BtoA` swaps them). Where a dataroot has no test split, `val/` is
+used, else `train/` with a warning. Pillow and numpy only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property, partial
+from pathlib import Path
+
+import numpy as np
+
+from cyclegan_tf.choices import DOMAINS
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.data.images import list_images, load_image, load_pair
+from cyclegan_tf.errors import UserError
+
+log = logging.getLogger("cyclegan_tf")
+
+
+@dataclass
+class TestImages:
+    """What one direction is scored on: the inputs and the real images of the target domain (uint8)."""
+
+    inputs: list[np.ndarray]
+    load_targets: Callable[[], list[np.ndarray]]  # see `targets`
+    split: str  # test, val, or train when the dataroot has none of them
+    paired: bool  # targets[i] is the ground truth of inputs[i] (aligned A|B data)
+    source: str  # where the inputs and targets come from, e.g. "testA" or "test/ A halves": keys of their features
+    target: str
+
+    @cached_property
+    def targets(self) -> list[np.ndarray]:
+        """Decoded on first use: a CycleGAN's target folder is only needed for FID/KID (whose features of real
+        images are computed once per run) and identity panels."""
+        return self.load_targets()
+
+
+def split_folder(root: Path, domain: str = "") -> tuple[Path, str]:
+    """`test<domain>/` of a dataroot, or, when it is missing or empty, `val<domain>/` (the aligned sets'
+    held-out split) or `train<domain>/` (with a warning)."""
+    for split in ("test", "val", "train"):
+        folder = Path(root) / f"{split}{domain}"
+        if folder.is_dir() and any(folder.iterdir()):
+            if split == "train":
+                log.warning("no test%s/ or val%s/ in %s: using train%s images instead", domain, domain, root, domain)
+            return folder, split
+    raise UserError(f"no test{domain}/, val{domain}/ or train{domain}/ images in {root}")
+
+
+def load_split(folder: Path, channels: int, max_images: int | None = None) -> list[np.ndarray]:
+    """The images of a split folder (the first `max_images` by name) as uint8 arrays."""
+    return [load_image(path, channels) for path in list_images(folder, max_images)]
+
+
+def test_images(config: TrainConfig, root: Path, direction: str, max_images: int | None = None) -> TestImages:
+    """The test images of one direction of a run: pix2pix's A|B pairs split (`--direction BtoA` swaps them),
+    a CycleGAN's source and target domain folders."""
+    if config.model == "pix2pix":
+        folder, split = split_folder(root)
+        pairs = [load_pair(path, config.input_nc, config.output_nc) for path in list_images(folder, max_images)]
+        a_halves, b_halves = (list(halves) for halves in zip(*pairs, strict=True))
+        inputs, targets = (a_halves, b_halves) if direction == "AtoB" else (b_halves, a_halves)
+        source, target = DOMAINS[direction]
+        return TestImages(inputs, lambda: targets, split, True, f"{folder} {source} halves",
+                          f"{folder} {target} halves")
+    channels = {"A": config.input_nc, "B": config.output_nc}
+    source, target = DOMAINS[direction]
+    folder, split = split_folder(root, source)
+    target_folder, _ = split_folder(root, target)
+    return TestImages(load_split(folder, channels[source], max_images),
+                      partial(load_split, target_folder, channels[target], max_images), split, False,
+                      str(folder), str(target_folder))

@@ -1,0 +1,280 @@
+"""How good is a translation: FID, KID, L1 and PSNR (of the round trip, or against the paired target), and the
+embedded datasets' exact scores.
+
+For each direction a run translates (a CycleGAN: AtoB, testA -> G_AB -> fake B -> G_BA -> reconstructed A, and
+BtoA; pix2pix: its `--direction`, on the A|B pairs of test/, else val/):
+- FID and KID compare the features of the translations with those of the real test images of the target
+  domain (lower is better). Features come from InceptionV3 (ImageNet weights, 2048-d pool features, images
+  resized to 299 x 299 bilinearly) or from any Keras model file given as the feature extractor.
+- CycleGAN: cycle L1 (mean |real - reconstructed| in the model's [-1, 1] units, the training's cycle loss
+  before its lambda) and cycle PSNR (dB, mean over images): how much of the input survives the round trip.
+- pix2pix: L1 and PSNR of each translation against its ground-truth target (the training's L1 term).
+- On the embedded sets, their exact scores (`exact`): the demo's IoU and style accuracy, labels2photo_demo's
+  FCN-score of labels -> photo. `fcn_score_run` gives the FCN-score of any labels -> photo run with a user's
+  segmentation model.
+
+    from cyclegan_tf.evaluation.evaluate import evaluate_run
+    result = evaluate_run("checkpoints/demo")        # both directions, the latest checkpoint
+    print(result.table())
+
+FID/KID from few images (the demo has 30 per domain) are biased upwards and only comparable between
+evaluations with the same images and the same feature extractor; the JSON records both.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+from cyclegan_tf.choices import DIRECTIONS, REVERSE
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.data import labels2photo
+from cyclegan_tf.data.registry import resolve_dataroot
+from cyclegan_tf.data.splits import TestImages, test_images
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.evaluation.exact import exact_scores
+from cyclegan_tf.evaluation.fcn import FcnScore, fcn_score, keras_segmenter, labels_from_image
+from cyclegan_tf.evaluation.features import FeatureExtractor, load_feature_extractor
+from cyclegan_tf.evaluation.metrics import fid, kid, l1, psnr
+from cyclegan_tf.files import write_text_atomic
+from cyclegan_tf.inference.translator import Translator, load_generators, load_translator
+from cyclegan_tf.models.registry import run_directions
+from cyclegan_tf.runs import checkpoints
+
+# --- the scores ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class DirectionMetrics:
+    """The scores of one direction (lower FID, KID and L1 are better; higher PSNR, IoU and accuracies).
+    A score that does not apply to the run is None."""
+
+    direction: str
+    images: int
+    split: str  # "test", "val", or "train" when the dataroot has no held-out split
+    fid: float | None = None
+    kid: float | None = None
+    kid_std: float | None = None
+    # FID of the untranslated inputs against the target images: what a generator that changes nothing
+    # scores, a scale for `fid` whatever the feature extractor and the number of images
+    fid_input: float | None = None
+    cycle_l1: float | None = None  # CycleGAN: input vs its round trip
+    cycle_psnr: float | None = None
+    target_l1: float | None = None  # pix2pix: translation vs its ground truth
+    target_psnr: float | None = None
+    demo_iou: float | None = None
+    demo_style_accuracy: float | None = None
+    fcn_pixel_accuracy: float | None = None  # labels2photo_demo, labels -> photo
+    fcn_class_accuracy: float | None = None
+    fcn_class_iou: float | None = None
+
+
+# (summary key, table header, format) of the scores a table shows when some direction has them
+COLUMNS = (("fid", "FID", ".4g"), ("fid_input", "FID of input", ".4g"), ("kid", "KID", ".3g"),
+           ("cycle_l1", "cycle L1", ".4f"), ("cycle_psnr", "cycle PSNR", ".2f"),
+           ("target_l1", "L1 to target", ".4f"), ("target_psnr", "PSNR to target", ".2f"),
+           ("demo_iou", "demo IoU %", ".1f"), ("demo_style_accuracy", "demo style %", ".1f"),
+           ("fcn_pixel_accuracy", "FCN per-pixel", ".3f"), ("fcn_class_accuracy", "FCN per-class", ".3f"),
+           ("fcn_class_iou", "FCN class IoU", ".3f"))
+# scores logged per evaluation (CSV columns, TensorBoard tags); FID and KID always, the others when they apply
+LOGGED = ("fid", "kid", "cycle_l1", "cycle_psnr", "target_l1", "target_psnr", "demo_iou", "fcn_pixel_accuracy",
+          "fcn_class_accuracy", "fcn_class_iou")
+
+
+@dataclass
+class Evaluation:
+    """An evaluation of one checkpoint (or of the networks at the end of a training epoch)."""
+
+    name: str
+    epoch: int
+    step: int
+    feature_extractor: str | None  # None: FID and KID were not computed
+    dataroot: str
+    directions: dict[str, DirectionMetrics] = field(default_factory=dict)
+    demo_score: float | None = None  # mean demo IoU over both directions (%)
+    checkpoint: str | None = None
+
+    @property
+    def mean_fid(self) -> float | None:
+        values = [m.fid for m in self.directions.values() if m.fid is not None]
+        return float(np.mean(values)) if values else None
+
+    def summary(self) -> dict[str, float | None]:
+        """Flat scores for TensorBoard tags and CSV columns (`fid_AtoB`, ..., `demo_score`): FID and KID always
+        (None without features), the other scores when the run has them."""
+        out: dict[str, float | None] = {}
+        for direction, m in self.directions.items():
+            for key in LOGGED:
+                if key in ("fid", "kid") or getattr(m, key) is not None:
+                    out[f"{key}_{direction}"] = getattr(m, key)
+        if self.demo_score is not None:
+            out["demo_score"] = self.demo_score
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["mean_fid"] = self.mean_fid
+        return data
+
+    def save(self, run_dir: Path) -> Path:
+        path = Path(run_dir) / "eval" / f"epoch_{self.epoch:03d}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+    def table(self) -> str:
+        """The scores as a text table, one row per direction; FID, FID of input and KID always ("-" without
+        features), the other columns when some direction has them."""
+        metrics = list(self.directions.values())
+        columns = [c for c in COLUMNS if c[0] in ("fid", "fid_input", "kid")
+                   or any(getattr(m, c[0]) is not None for m in metrics)]
+        header = ["direction", "images", *(title for _, title, _ in columns)]
+        rows = []
+        for m in metrics:
+            row = [m.direction, f"{m.images} ({m.split})"]
+            for key, _, spec in columns:
+                text = _num(getattr(m, key), spec)
+                if key == "kid" and m.kid_std:
+                    text += f" ± {m.kid_std:.2g}"
+                elif key.endswith("psnr") and text != "-":
+                    text += " dB"
+                row.append(text)
+            rows.append(row)
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+        title = f"{self.name}, epoch {self.epoch} (step {self.step}); features: {self.feature_extractor or 'none'}"
+        lines = [title, *lines]
+        if self.demo_score is not None:
+            lines.append(f"demo score (mean IoU, %): {self.demo_score:.1f}")
+        return "\n".join(lines)
+
+
+def _num(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _mean_l1_psnr(images: list[np.ndarray], others: list[np.ndarray]) -> tuple[float, float]:
+    pairs = list(zip(images, others, strict=True))
+    return float(np.mean([l1(a, b) for a, b in pairs])), float(np.mean([psnr(a, b) for a, b in pairs]))
+
+
+# --- evaluating generators ----------------------------------------------------------------------------------------
+
+def score_direction(direction: str, images: TestImages, forward: Translator, back: Translator | None,
+                    extractor: FeatureExtractor | None, max_images: int | None) -> DirectionMetrics:
+    """The scores of one direction: cycle L1/PSNR when `back` translates the other way, L1/PSNR to the targets
+    of paired images, FID/KID with an `extractor`."""
+    fakes = [forward(image) for image in images.inputs]
+    metrics = DirectionMetrics(direction, len(fakes), images.split)
+    if back is not None:
+        metrics.cycle_l1, metrics.cycle_psnr = _mean_l1_psnr(images.inputs, [back(fake) for fake in fakes])
+    if images.paired:
+        metrics.target_l1, metrics.target_psnr = _mean_l1_psnr(fakes, images.targets)
+    if extractor is not None:
+        real_features = extractor.of_real_images((images.target, max_images), images.load_targets)
+        input_features = extractor.of_real_images((images.source, max_images), lambda: images.inputs)
+        fake_features = extractor(fakes)
+        metrics.fid = fid(fake_features, real_features)
+        metrics.fid_input = fid(input_features, real_features)
+        metrics.kid, metrics.kid_std = kid(fake_features, real_features)
+    return metrics
+
+
+def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig, root: Path,
+                        directions: tuple[str, ...] | None = None, extractor: FeatureExtractor | None = None,
+                        max_images: int | None = None, dataroot: str | Path | None = None) -> dict[str, Any]:
+    """Score a run's generators ({direction: generator}, see `models.registry.model_generators`) on a dataroot's
+    test split: {direction: DirectionMetrics, "demo_score": ...}.
+
+    `directions` default to all of `generators`. Cycle scores need the generator of the other direction too;
+    without an `extractor`, FID and KID are left out (None). `dataroot`: the one the user gave instead of the
+    run's own, which turns the embedded datasets' exact scores off.
+    """
+    translators = {d: Translator(g, config.netG) for d, g in generators.items()}
+    out: dict[str, Any] = {}
+    for direction in directions or tuple(generators):
+        out[direction] = score_direction(direction, test_images(config, root, direction, max_images),
+                                         translators[direction], translators.get(REVERSE[direction]), extractor,
+                                         max_images)
+    exact = exact_scores(translators, config, root, dataroot, max_images)
+    if exact.fcn is not None and "AtoB" in out:  # labels -> photo
+        out["AtoB"].fcn_pixel_accuracy = exact.fcn.pixel_accuracy
+        out["AtoB"].fcn_class_accuracy = exact.fcn.class_accuracy
+        out["AtoB"].fcn_class_iou = exact.fcn.class_iou
+    if exact.demo is not None:
+        for direction in directions or DIRECTIONS:
+            out[direction].demo_iou = exact.demo[direction]["iou"]
+            out[direction].demo_style_accuracy = exact.demo[direction]["style_accuracy"]
+        out["demo_score"] = exact.demo["score"]
+    return out
+
+
+def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = None,
+                 feature_extractor: str | Path | FeatureExtractor | None = None,
+                 dataroot: str | Path | None = None, max_images: int | None = None,
+                 save: bool = True, features: bool = True) -> Evaluation:
+    """Evaluate a run directory's checkpoint (latest, or of `epoch`) on its dataroot's test split.
+
+    `direction`: "AtoB", "BtoA", or "both" (every direction the run translates: one for pix2pix).
+    `feature_extractor` is a Keras model file, a `FeatureExtractor`, or None for InceptionV3; `features=False`
+    skips FID and KID. With `save`, the result is written to `<run>/eval/epoch_NNN.json`.
+    """
+    if direction not in (*DIRECTIONS, "both"):
+        raise UserError(f"direction must be AtoB, BtoA or both, not {direction!r}")
+    run = Path(run)
+    checkpoint = checkpoints.find_checkpoint(run, epoch)
+    config = TrainConfig.load(checkpoint / "config.json")
+    root = Path(dataroot) if dataroot else resolve_dataroot(config)
+    if not root.is_dir():
+        raise UserError(f"--dataroot folder not found: {root}")
+    directions = run_directions(config) if direction == "both" else (direction,)
+    # the generators of every direction the run has: each direction's cycle needs the other one
+    generators = load_generators(checkpoint, config, sorted({*directions, *run_directions(config)}))
+    extractor = None
+    if features:  # after the checks above, before the work: a missing model fails fast
+        extractor = (feature_extractor if isinstance(feature_extractor, FeatureExtractor)
+                     else load_feature_extractor(feature_extractor))
+    scores = evaluate_generators(generators, config, root, directions, extractor, max_images, dataroot)
+    state = checkpoints.read_state(checkpoint)
+    result = Evaluation(config.name, state["epoch"], state["step"], extractor.name if extractor else None, str(root),
+                        {d: scores[d] for d in directions}, scores.get("demo_score"), str(checkpoint))
+    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else run
+    if save:
+        result.save(run_dir)
+    return result
+
+
+def fcn_score_run(run: str | Path, epoch: int | None = None, segmenter: str | Path | Callable | None = None,
+                  palette: np.ndarray | None = None, dataroot: str | Path | None = None, limit: int | None = None
+                  ) -> FcnScore:
+    """FCN-score of a run's label -> photo generator on its test split.
+
+    Args:
+        run: a run directory (or a checkpoint).
+        epoch: the checkpoint of this epoch (default: the latest).
+        segmenter: a Keras model file or a segmenter function (`fcn.keras_segmenter`); None: labels2photo_demo's
+            exact segmenter and palette.
+        palette: (K, 3) colours of colour label maps; None: the inputs are one-channel class ids.
+        dataroot: test data instead of the run's own.
+        limit: the first `limit` test images only.
+
+    The inputs are those `evaluate` scores: a pix2pix run's halves of the A|B pairs of `test/` (else `val/`) in
+    its direction, a CycleGAN's `testA/`.
+    """
+    checkpoint = checkpoints.find_checkpoint(Path(run), epoch)
+    config = TrainConfig.load(checkpoint / "config.json")
+    root = Path(dataroot) if dataroot else resolve_dataroot(config)
+    direction = run_directions(config)[0]
+    translator = load_translator(checkpoint, direction)
+    sources = test_images(config, root, direction, limit).inputs
+    if segmenter is None:
+        return fcn_score(((labels2photo.decode_labels(s), translator(s)) for s in sources), labels2photo.segment,
+                         labels2photo.K)
+    segment_photo = keras_segmenter(segmenter) if isinstance(segmenter, str | Path) else segmenter
+    return fcn_score(((labels_from_image(s, palette), translator(s)) for s in sources), segment_photo,
+                     segment_photo.classes)

@@ -1,0 +1,1 @@
+"""Experiments kept apart from the core: the papers' ablations and the benchmarks."""

@@ -1,0 +1,336 @@
+"""`make bench`: how fast training, inference and the input pipeline run on this machine.
+
+Run as `python -m cyclegan_tf.experiments.bench` (options: `--help`). Every measurement runs in a fresh
+process, so that its peak resident memory is its own and one configuration's graphs and caches
+do not slow the next. It prints a Markdown table and can save the raw numbers as JSON.
+
+What is measured, for each generator, image size and precision:
+- training: full CycleGAN steps (both generators, both 70x70 PatchGANs, batch 1) through `fit`,
+  the real `train_step`, on images already in memory; images/s = steps/s;
+- inference: one generator's forward pass, batch 1, under `tf.function`;
+- achieved GFLOP/s: FLOPs counted from the conv layers (`networks.count_multiply_adds`) at
+  3x the forward pass for a trained pass (forward + backward), divided by the step time, and the
+  fraction of the peak of one large 3x3 convolution measured in the same run and precision;
+- the input pipeline on its own (`data.unpaired_dataset` on generated PNGs, first pass with
+  decoding and steady state from the in-memory cache);
+- the peak RSS of each measuring process.
+
+With `--torch`, `benchmarks/torch_reference.py` (our PyTorch implementation of the reference's
+training step, same architecture, checked by parameter count) runs in the same session and the
+table gains its times and the ratio to ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+TORCH_SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "torch_reference.py"
+
+# Forward passes of each kind of network in one CycleGAN step: each of the two generators runs three
+# (fake, reconstruction, identity), each of the two discriminators three (on the fake for the
+# generators' loss, on a real and on a pooled fake for its own).
+FORWARD_PASSES_PER_STEP = 2 * 3
+# A trained pass costs about 3x its forward pass (forward, then gradients of activations and of weights).
+TRAINED_PASS_COST = 3
+
+
+@dataclass
+class Case:
+    """One configuration to measure."""
+
+    net_g: str
+    size: int
+    precision: str  # "off" (float32) or "bf16" / "fp16"
+    steps: int = 10
+    ngf: int = 64
+    xla: bool = False
+
+    @property
+    def label(self) -> str:
+        precision = "float32" if self.precision == "off" else self.precision
+        return f"{self.net_g} {self.size}px {precision}{' XLA' if self.xla else ''}"
+
+
+def generator_for_size(net_g: str, size: int) -> str:
+    """A U-Net needs inputs of a multiple of 2**downs: unet_256 below 256 px becomes unet_128."""
+    return "unet_128" if net_g == "unet_256" and size < 256 else net_g
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _quiet_tensorflow():
+    from cyclegan_tf.startup import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    import tensorflow as tf
+
+    return tf
+
+
+def measure_training(case: Case) -> dict:
+    """Steps per second of the real `train_step` through `fit`, after tracing and two warm-up steps."""
+    tf = _quiet_tensorflow()
+    import keras
+    import numpy as np
+
+    from cyclegan_tf.config import TrainConfig
+    from cyclegan_tf.models.cycle_gan import build_cycle_gan
+    from cyclegan_tf.nn.networks import count_multiply_adds
+
+    cfg = TrainConfig(dataset="bench", netG=case.net_g, ngf=case.ngf, ndf=case.ngf, mixed_precision=case.precision,
+                      crop_size=case.size, load_size=case.size, jit_compile="on" if case.xla else "off", seed=0)
+    model = build_cycle_gan(cfg, steps_per_epoch=1000, image_shape=(case.size, case.size))
+    rng = np.random.default_rng(0)
+    images = rng.uniform(-1, 1, (2, 1, case.size, case.size, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensors((images[0], images[1])).repeat()
+
+    class StepTimes(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends: list[float] = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    started = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)  # trace + warm up
+    first_seconds = time.perf_counter() - started
+    timer = StepTimes()
+    model.fit(data, epochs=1, steps_per_epoch=case.steps + 1, verbose=0, callbacks=[timer])
+    step_seconds = (timer.ends[-1] - timer.ends[0]) / case.steps
+
+    macs_g = count_multiply_adds(model.G_AB, case.size, case.size)
+    macs_d = count_multiply_adds(model.D_A, case.size, case.size)
+    step_flops = 2 * TRAINED_PASS_COST * FORWARD_PASSES_PER_STEP * (macs_g + macs_d)  # 2 FLOPs per multiply-add
+    return {"train_step_s": step_seconds, "train_img_s": 1.0 / step_seconds, "train_gflops": step_flops / 1e9,
+            "train_gflop_s": step_flops / step_seconds / 1e9, "first_call_s": first_seconds}
+
+
+def measure_inference(case: Case, repeats: int | None = None) -> dict:
+    """Images per second of one generator's forward pass, batch 1."""
+    tf = _quiet_tensorflow()
+    import keras
+
+    from cyclegan_tf.models.precision import dtype_policy
+    from cyclegan_tf.nn.networks import define_generator
+
+    keras.config.set_dtype_policy(dtype_policy(case.precision))
+    norm = "instance"
+    generator = define_generator(case.net_g, 3, 3, case.ngf, norm, False)
+    run = tf.function(lambda x: generator(x, training=False), jit_compile=case.xla)
+    x = tf.random.uniform((1, case.size, case.size, 3), -1, 1)
+    for _ in range(2):
+        run(x).numpy()
+    repeats = repeats or max(3, case.steps)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        run(x).numpy()
+    seconds = (time.perf_counter() - started) / repeats
+    return {"infer_s": seconds, "infer_img_s": 1.0 / seconds}
+
+
+def measure_conv_peak(precision: str, size: int = 128, channels: int = 256, repeats: int = 10, rounds: int = 5) -> dict:
+    """GFLOP/s of one 3x3 convolution, channels -> channels at size x size: the machine's practical peak.
+
+    The best of `rounds` rounds of `repeats` calls: a peak, so a round slowed by other work does not count.
+    """
+    tf = _quiet_tensorflow()
+
+    dtype = {"off": tf.float32, "bf16": tf.bfloat16, "fp16": tf.float16}[precision]
+    x = tf.cast(tf.random.uniform((1, size, size, channels)), dtype)
+    kernel = tf.cast(tf.random.normal((3, 3, channels, channels), stddev=0.02), dtype)
+    conv = tf.function(lambda x: tf.nn.conv2d(x, kernel, 1, "SAME"))
+    for _ in range(3):
+        conv(x).numpy()
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for _ in range(repeats):
+            conv(x).numpy()
+        best = min(best, (time.perf_counter() - started) / repeats)
+    return {"conv_peak_gflop_s": 2 * size * size * 9 * channels * channels / best / 1e9}
+
+
+def measure_pipeline(size: int, images: int = 60, batches: int = 200) -> dict:
+    """Images per second of the real input pipeline: PNG decode + resize + crop + flip, then from cache."""
+    _quiet_tensorflow()
+    from cyclegan_tf.config import TrainConfig
+    from cyclegan_tf.data.demo import make_demo_dataset
+    from cyclegan_tf.data.pipeline import unpaired_dataset
+
+    with tempfile.TemporaryDirectory() as root:
+        load = size * 286 // 256
+        make_demo_dataset(Path(root), size=load, n_train=images, n_test=1, seed=0)
+        cfg = TrainConfig(dataroot=root, load_size=load, crop_size=size, seed=0)
+        data = unpaired_dataset(Path(root), cfg)
+        iterator = iter(data.dataset)
+        started = time.perf_counter()
+        for _ in range(images):  # the first epoch decodes every file
+            next(iterator)
+        first = images / (time.perf_counter() - started)
+        started = time.perf_counter()
+        for _ in range(batches):
+            next(iterator)
+        cached = batches / (time.perf_counter() - started)
+    # One "image" here is one (A, B) pair: what one training step consumes.
+    return {"pipeline_first_img_s": first, "pipeline_cached_img_s": cached}
+
+
+def run_one(kind: str, spec: dict) -> dict:
+    """Run one measurement in this process (the child side of `in_subprocess`)."""
+    if kind == "train":
+        result = measure_training(Case(**spec))
+    elif kind == "infer":
+        result = measure_inference(Case(**spec))
+    elif kind == "conv":
+        result = measure_conv_peak(**spec)
+    elif kind == "pipeline":
+        result = measure_pipeline(**spec)
+    else:
+        raise ValueError(kind)
+    result["peak_rss_mib"] = peak_rss_mib()
+    return result
+
+
+def in_subprocess(kind: str, spec: dict, python: str = sys.executable) -> dict:
+    """One measurement in a fresh Python process; its result is the last line of its stdout."""
+    command = [python, "-m", "cyclegan_tf.experiments.bench", "--one", kind, json.dumps(spec)]
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    if done.returncode:
+        raise RuntimeError(f"{kind} {spec} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
+    """The PyTorch reference step at each size, in its own process (needs `torch` in this Python)."""
+    results = {}
+    for size in sizes:
+        command = [sys.executable, str(TORCH_SCRIPT), "--size", str(size), "--steps", str(steps), "--ngf", str(ngf)]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"PyTorch reference failed:\n{done.stderr[-3000:]}")
+        results[size] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results
+
+
+def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: int, ngf: int,
+              with_torch: bool, xla: bool = False, progress=print) -> dict:
+    """Every measurement of the table; returns the raw numbers.
+
+    With `xla`, the first network is also measured compiled with XLA at each size and precision.
+    """
+    results: dict = {"rows": [], "conv_peak": {}, "pipeline": {}, "torch": {}}
+    for precision in precisions:
+        results["conv_peak"][precision] = in_subprocess("conv", {"precision": precision})
+        progress(f"conv peak {precision}: {results['conv_peak'][precision]['conv_peak_gflop_s']:.0f} GFLOP/s")
+    for size in sizes:
+        results["pipeline"][size] = in_subprocess("pipeline", {"size": size})
+        progress(f"input pipeline {size}px: {results['pipeline'][size]['pipeline_cached_img_s']:.0f} img/s")
+    for net in nets:
+        for size in sizes:
+            for precision, compiled in [(p, x) for p in precisions for x in (False, True) if not x or xla]:
+                if compiled and net != nets[0]:
+                    continue
+                case = Case(generator_for_size(net, size), size, precision, steps, ngf, compiled)
+                train = in_subprocess("train", asdict(case))
+                infer = in_subprocess("infer", asdict(case))
+                row = {**asdict(case), "label": case.label, **train, "infer_img_s": infer["infer_img_s"],
+                       "train_peak_rss_mib": train["peak_rss_mib"], "infer_peak_rss_mib": infer["peak_rss_mib"]}
+                row["peak_fraction"] = row["train_gflop_s"] / results["conv_peak"][precision]["conv_peak_gflop_s"]
+                results["rows"].append(row)
+                progress(f"{case.label}: {row['train_step_s']:.2f} s/step, {row['infer_img_s']:.2f} img/s inference")
+    if with_torch:
+        results["torch"] = run_torch(sizes, steps, ngf)
+        for size, numbers in results["torch"].items():
+            progress(f"PyTorch reference {size}px: {numbers['train_step_s']:.2f} s/step")
+    return results
+
+
+def format_table(results: dict) -> str:
+    """The Markdown table of `run_bench`'s numbers (with ratios to PyTorch where it ran)."""
+    torch = results.get("torch") or {}
+    head = ["configuration", "train s/step", "train img/s", "GFLOP/s", "of conv peak", "infer img/s",
+            "peak RSS MiB"]
+    if torch:
+        head += ["train vs PyTorch", "infer vs PyTorch"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in results["rows"]:
+        cells = [row["label"], f"{row['train_step_s']:.2f}", f"{row['train_img_s']:.2f}",
+                 f"{row['train_gflop_s']:.0f}", f"{row['peak_fraction']:.0%}", f"{row['infer_img_s']:.2f}",
+                 f"{max(row['train_peak_rss_mib'], row['infer_peak_rss_mib']):.0f}"]
+        reference = torch.get(row["size"]) if row["net_g"].startswith("resnet_9") else None
+        if torch:
+            cells += ([f"{reference['train_step_s'] / row['train_step_s']:.2f}x",
+                       f"{row['infer_img_s'] / reference['infer_img_s']:.2f}x"] if reference else ["", ""])
+        lines.append("| " + " | ".join(cells) + " |")
+    for size, numbers in torch.items():
+        cells = [f"PyTorch {numbers['torch_version']} reference, resnet_9blocks {size}px float32",
+                 f"{numbers['train_step_s']:.2f}", f"{1 / numbers['train_step_s']:.2f}", "", "",
+                 f"{numbers['infer_img_s']:.2f}", f"{numbers['peak_rss_mib']:.0f}", "1.00x", "1.00x"]
+        lines.append("| " + " | ".join(cells) + " |")
+    notes = [f"conv peak ({precision}): {values['conv_peak_gflop_s']:.0f} GFLOP/s (3x3 conv, 256 -> 256 channels, "
+             "128x128, batch 1)" for precision, values in results["conv_peak"].items()]
+    notes += [f"input pipeline {size}px (PNG decode, resize, crop, flip; one A+B pair per step): "
+              f"{v['pipeline_first_img_s']:.0f} pairs/s first pass, {v['pipeline_cached_img_s']:.0f} pairs/s cached"
+              for size, v in results["pipeline"].items()]
+    return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes)
+
+
+def machine_description() -> str:
+    import platform
+
+    model = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{model}, {os.cpu_count()} cores, {memory:.0f} GiB, {platform.system()} {platform.machine()}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m cyclegan_tf.experiments.bench", description=__doc__.split("\n\n")[0],
+        epilog="examples:\n  python -m cyclegan_tf.experiments.bench            # the full table (make bench)\n"
+               "  python -m cyclegan_tf.experiments.bench --torch    # with the PyTorch reference (make bench-torch)\n"
+               "  python -m cyclegan_tf.experiments.bench --sizes 32 --nets resnet_6blocks --ngf 8 --steps 2  # smoke",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nets", nargs="+", default=["resnet_9blocks", "unet_256"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[128, 256])
+    parser.add_argument("--precisions", nargs="+", default=["off", "bf16"], choices=["off", "bf16", "fp16"])
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps per configuration")
+    parser.add_argument("--ngf", type=int, default=64, help="ngf = ndf of every network")
+    parser.add_argument("--torch", action="store_true", help="also run the PyTorch reference (needs torch)")
+    parser.add_argument("--xla", action="store_true", help="also measure the first network compiled with XLA")
+    parser.add_argument("--json", type=Path, help="also save the raw numbers here")
+    parser.add_argument("--one", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_one(args.one[0], json.loads(args.one[1]))))
+        return
+    print(f"machine: {machine_description()}", flush=True)
+    results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch, args.xla,
+                        progress=lambda line: print("  " + line, flush=True))
+    results["machine"] = machine_description()
+    print()
+    print(format_table(results))
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Writing files so that a reader, or a process killed half-way, never sees a partial one.
+
+Every file the toolkit writes while others may read it (checkpoints, `LATEST`, logs, the gallery, images)
+goes through `write_atomic`: the bytes go to a hidden temporary file in the same folder, are flushed to
+disk, and the file is renamed over the target (a rename within a folder is atomic on POSIX).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+
+def write_atomic(path: Path | str, content: bytes | Callable[[BinaryIO], object]) -> Path:
+    """Write `content` (bytes, or a function that writes to a binary file) to `path` atomically.
+
+    Args:
+        path: the file to create or replace; its folder is created if needed.
+        content: the bytes, or a callable given the open temporary file.
+
+    Returns:
+        `path`.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            if isinstance(content, bytes):
+                f.write(content)
+            else:
+                content(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def write_text_atomic(path: Path | str, text: str) -> Path:
+    """`write_atomic` for text (UTF-8)."""
+    return write_atomic(path, text.encode())
+
+
+def fsync_dir(path: Path | str) -> None:
+    """Flush a folder's entries (new and renamed files) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Translating images with a trained generator."""

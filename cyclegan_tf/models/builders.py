@@ -1,0 +1,47 @@
+"""A run's networks and optimizers from its `TrainConfig`, shared by every model's builder and by inference."""
+
+from __future__ import annotations
+
+import keras
+
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.models.base import AdversarialModel
+from cyclegan_tf.models.precision import dtype_policy
+from cyclegan_tf.models.schedules import LinearDecay
+from cyclegan_tf.nn.networks import define_discriminator, define_generator
+
+
+def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
+    """The generator of a run for `direction` ("AtoB" -> G_AB, "BtoA" -> G_BA)."""
+    forward = direction == "AtoB"
+    return define_generator(
+        cfg.netG, input_nc=cfg.input_nc if forward else cfg.output_nc,
+        output_nc=cfg.output_nc if forward else cfg.input_nc, ngf=cfg.ngf, norm=cfg.norm,
+        use_dropout=cfg.dropout, init_type=cfg.init_type, init_gain=cfg.init_gain,
+        name="G_AB" if forward else "G_BA",
+    )
+
+
+def build_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Model:
+    return define_discriminator(net_d=cfg.netD, input_nc=input_nc, ndf=cfg.ndf, norm=cfg.norm, n_layers=cfg.n_layers_D,
+                                init_type=cfg.init_type, init_gain=cfg.init_gain, name=name)
+
+
+def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig, steps_per_epoch: int):
+    """Compile with one Adam per player (lr, beta1, linear decay as the reference), loss scaling under fp16."""
+    policy = dtype_policy(cfg.mixed_precision)
+
+    def adam(player: str):
+        schedule = LinearDecay(cfg.lr, steps_per_epoch, cfg.n_epochs, cfg.n_epochs_decay)
+        # Named, so that their variables' paths (the keys of a checkpoint) do not depend on how many optimizers
+        # the process made before (Keras numbers unnamed ones: adam, adam_1, ...).
+        optimizer = keras.optimizers.Adam(schedule, beta_1=cfg.beta1, beta_2=0.999, name=f"{player}_adam")
+        # float16 gradients underflow without loss scaling; bfloat16 has float32's range.
+        if policy == "mixed_float16":
+            return keras.optimizers.LossScaleOptimizer(optimizer, name=f"{player}_loss_scale")
+        return optimizer
+
+    jit = {"auto": "auto", "on": True, "off": False}[cfg.jit_compile]
+    model.compile(g_optimizer=adam("g"), d_optimizer=adam("d"), jit_compile=jit,
+                  steps_per_execution=cfg.steps_per_execution)
+    return model

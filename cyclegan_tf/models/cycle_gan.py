@@ -1,0 +1,148 @@
+"""CycleGAN (Zhu et al. 2017): two generators, two discriminators, cycle and identity losses.
+
+Naming: `G_AB` translates A -> B and `G_BA` B -> A; `D_A` judges images of domain A and `D_B`
+images of domain B. (The reference calls the discriminator of domain B `netD_A`, after the
+generator it trains against; naming by domain is easier to read.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+import tensorflow as tf
+
+from cyclegan_tf.choices import GENERATOR_OF
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.models.base import AdversarialModel, discriminator_term, two_passes
+from cyclegan_tf.models.builders import build_discriminator, build_generator, compile_with_reference_optimizers
+from cyclegan_tf.models.precision import build_under_policy
+from cyclegan_tf.nn import losses
+from cyclegan_tf.nn.layers import ImagePool
+
+
+@dataclass
+class CycleLossWeights:
+    """How the generators' loss is made up (`TrainConfig` holds the same under the reference's names)."""
+
+    gan_mode: str = "lsgan"
+    lambda_A: float = 10.0
+    lambda_B: float = 10.0
+    lambda_identity: float = 0.5
+    lambda_gp: float = 10.0  # gradient penalty weight, used by gan_mode "wgangp"
+    use_gan: bool = True  # False (--no-gan): no GAN terms and no discriminator updates (cycle alone)
+    cycle: str = "both"  # which cycle terms count: "forward" (A -> B -> A), "backward" (B -> A -> B) or "both"
+
+
+
+class CycleGAN(AdversarialModel):
+    """Unpaired image-to-image translation (Zhu et al. 2017).
+
+    `fit` takes batches `(real_A, real_B)` of float32 images in [-1, 1]. Each step updates both
+    generators on GAN + cycle + identity losses, then both discriminators on real images and on
+    fakes drawn from an `ImagePool`. `train_step` returns every loss term and the learning rate.
+    """
+
+    LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+    # The attributes a checkpoint holds: networks (all a translation needs), then the rest of the training state.
+    GENERATOR_NAMES = ("G_AB", "G_BA")
+    DISCRIMINATOR_NAMES = ("D_A", "D_B")
+    TRAINING_STATE = ("g_optimizer", "d_optimizer", "pool_A", "pool_B", "step_counter")
+
+    def __init__(self, G_AB: keras.Model, G_BA: keras.Model, D_A: keras.Model, D_B: keras.Model,
+                 weights: CycleLossWeights | None = None, pool_size: int = 50, image_shape: tuple | None = None,
+                 seed: int | None = None, stack_passes: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.G_AB, self.G_BA, self.D_A, self.D_B = G_AB, G_BA, D_A, D_B
+        # Run a network's two passes on same-size inputs as one call (see `two_passes`); only valid with
+        # per-sample normalization and a fixed training size, which `build_cycle_gan` checks.
+        self.stack_passes = bool(stack_passes and image_shape)
+        self.loss_weights = weights or CycleLossWeights()
+        self.pool_A = ImagePool(pool_size if image_shape else 0, seed=seed, name="pool_A")
+        self.pool_B = ImagePool(pool_size if image_shape else 0, seed=None if seed is None else seed + 1,
+                                name="pool_B")
+        if image_shape:  # (height, width): the fixed training size the pools store
+            self.pool_A.build((None, *image_shape, G_BA.output_shape[-1]))
+            self.pool_B.build((None, *image_shape, G_AB.output_shape[-1]))
+
+
+    @classmethod
+    def directions(cls, config: TrainConfig) -> dict[str, str]:
+        return dict(GENERATOR_OF)
+
+    def call(self, real_A, training=False):
+        return self.G_AB(real_A, training=training)
+
+    def generator_losses(self, real_A, real_B, training=True):
+        """The generators' loss terms and the fakes, each generator pass computed once."""
+        w = self.loss_weights
+        if w.lambda_identity > 0:
+            # A generator fed an image of its target domain should leave it as it is.
+            fake_B, same_B = two_passes(self.G_AB, real_A, real_B, self.stack_passes, training)
+            fake_A, same_A = two_passes(self.G_BA, real_B, real_A, self.stack_passes, training)
+        else:
+            fake_B = self.G_AB(real_A, training=training)
+            fake_A = self.G_BA(real_B, training=training)
+        terms = {}
+        if w.use_gan:
+            terms["G_AB"] = losses.generator_loss(self.D_B(fake_B, training=training), w.gan_mode)
+            terms["G_BA"] = losses.generator_loss(self.D_A(fake_A, training=training), w.gan_mode)
+        if w.cycle in ("forward", "both"):
+            terms["cycle_A"] = w.lambda_A * losses.l1(self.G_BA(fake_B, training=training), real_A)
+        if w.cycle in ("backward", "both"):
+            terms["cycle_B"] = w.lambda_B * losses.l1(self.G_AB(fake_A, training=training), real_B)
+        if w.lambda_identity > 0:
+            terms["idt_B"] = w.lambda_B * w.lambda_identity * losses.l1(same_B, real_B)
+            terms["idt_A"] = w.lambda_A * w.lambda_identity * losses.l1(same_A, real_A)
+        return terms, fake_A, fake_B
+
+    def discriminator_losses(self, real_A, real_B, fake_A, fake_B, training=True):
+        w = self.loss_weights
+        return {name: discriminator_term(D, real, fake, w.gan_mode, w.lambda_gp, training, self.stack_passes)
+                for name, D, real, fake in (("D_A", self.D_A, real_A, fake_A), ("D_B", self.D_B, real_B, fake_B))}
+
+    def train_step(self, data):
+        real_A, real_B = data
+        g_vars = self.trainable_variables_of(self.generators)
+        d_vars = self.trainable_variables_of(self.discriminators)
+
+        learning_rate = self.g_optimizer.learning_rate  # the rate this step uses
+        with tf.GradientTape() as tape:
+            g_terms, fake_A, fake_B = self.generator_losses(real_A, real_B)
+            g_loss = self.g_optimizer.scale_loss(tf.add_n(list(g_terms.values())))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars, strict=False))
+
+        d_terms = {}
+        if self.loss_weights.use_gan:  # cycle alone (--no-gan) has no discriminator to train
+            # The discriminators see this step's fakes (no new generator pass), mixed with older ones.
+            fake_A = self.pool_A(tf.stop_gradient(fake_A))
+            fake_B = self.pool_B(tf.stop_gradient(fake_B))
+            with tf.GradientTape() as tape:
+                d_terms = self.discriminator_losses(real_A, real_B, fake_A, fake_B)
+                d_loss = self.d_optimizer.scale_loss(tf.add_n(list(d_terms.values())))
+            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=False))
+        return self.finish_step({**g_terms, **d_terms}, learning_rate)
+
+
+def build_networks(cfg: TrainConfig) -> dict[str, keras.Model]:
+    """The four networks of a CycleGAN run, named as in `CycleGAN`."""
+    return {
+        "G_AB": build_generator(cfg, "AtoB"),
+        "G_BA": build_generator(cfg, "BtoA"),
+        "D_A": build_discriminator(cfg, cfg.input_nc, "D_A"),
+        "D_B": build_discriminator(cfg, cfg.output_nc, "D_B"),
+    }
+
+
+def build_cycle_gan(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None) -> CycleGAN:
+    """A compiled CycleGAN with the reference's optimizers and learning-rate schedule.
+
+    Under mixed precision the layers compute in bfloat16/float16 while variables stay float32;
+    generator and discriminator outputs, losses and the image pools are float32 (see `networks`).
+    """
+    weights = CycleLossWeights(gan_mode=cfg.gan_mode, lambda_A=cfg.lambda_A, lambda_B=cfg.lambda_B,
+                               lambda_identity=cfg.lambda_identity, use_gan=not cfg.no_gan, cycle=cfg.cycle)
+    networks = build_under_policy(cfg, build_networks)
+    model = CycleGAN(**networks, weights=weights, pool_size=cfg.pool_size, image_shape=image_shape, seed=cfg.seed,
+                     stack_passes=cfg.norm != "batch")  # batch norm would mix the stacked images' statistics
+    return compile_with_reference_optimizers(model, cfg, steps_per_epoch)

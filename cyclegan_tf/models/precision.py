@@ -1,0 +1,47 @@
+"""Mixed precision: which Keras dtype policy `--mixed-precision` means on this machine, and building under it.
+
+Under a mixed policy the layers compute in bfloat16/float16 while variables stay float32; the networks keep
+the image-writing layers, the ResNet's residual sum and the discriminators' outputs in float32 (`nn.networks`),
+and losses and the image pools are float32 too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+import tensorflow as tf
+
+from cyclegan_tf.config import TrainConfig
+
+
+def cpu_has_native_bfloat16() -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); without it oneDNN emulates it."""
+    try:
+        flags = open("/proc/cpuinfo").read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def dtype_policy(mixed_precision: str) -> str:
+    """The Keras dtype policy for `--mixed-precision` off|bf16|fp16|auto."""
+    if mixed_precision == "auto":
+        if tf.config.list_physical_devices("GPU"):
+            mixed_precision = "fp16"
+        else:
+            mixed_precision = "bf16" if cpu_has_native_bfloat16() else "off"
+    policies = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+    if mixed_precision not in policies:
+        raise ValueError(f"mixed_precision must be off, bf16, fp16 or auto, not {mixed_precision!r}")
+    return policies[mixed_precision]
+
+
+def build_under_policy(cfg: TrainConfig, make: Callable[[TrainConfig], dict]) -> dict:
+    """`make(cfg)` with the Keras dtype policy of `--mixed-precision` (layers take it when they are made)."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(dtype_policy(cfg.mixed_precision))
+    try:
+        return make(cfg)
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -1,0 +1,57 @@
+"""The models by name (`--model`), and what a run of each translates.
+
+To add a model: a module with an `AdversarialModel` subclass and a `build(cfg, steps_per_epoch, image_shape)`
+function, registered below, and its name in `choices.MODELS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.models.base import AdversarialModel
+from cyclegan_tf.models.cycle_gan import CycleGAN, build_cycle_gan
+from cyclegan_tf.models.pix2pix import Pix2Pix, build_pix2pix
+
+MODELS: dict[str, type[AdversarialModel]] = {"cycle_gan": CycleGAN, "pix2pix": Pix2Pix}
+BUILDERS: dict[str, Callable[[TrainConfig, int, tuple | None], AdversarialModel]] = {
+    "cycle_gan": build_cycle_gan, "pix2pix": build_pix2pix,
+}
+
+
+def model_class(config: TrainConfig) -> type[AdversarialModel]:
+    """The class of a run's `--model`."""
+    if config.model not in MODELS:
+        raise UserError(f"--model must be one of {', '.join(MODELS)}, not {config.model!r}")
+    return MODELS[config.model]
+
+
+def build_model(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None) -> AdversarialModel:
+    """The compiled model of `cfg.model`, ready for `fit`.
+
+    Args:
+        cfg: the run's config.
+        steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
+        image_shape: (height, width) of every training image, or None when they vary (no image pool then).
+    """
+    model_class(cfg)
+    return BUILDERS[cfg.model](cfg, steps_per_epoch, image_shape)
+
+
+def run_directions(config: TrainConfig) -> tuple[str, ...]:
+    """The directions a run translates: both for a CycleGAN, the trained `--direction` for pix2pix."""
+    return tuple(model_class(config).directions(config))
+
+
+def generator_attribute(config: TrainConfig, direction: str) -> str:
+    """The model attribute (and checkpoint group) of a run's generator for `direction`."""
+    return model_class(config).directions(config)[direction]
+
+
+def model_generators(model: keras.Model, config: TrainConfig) -> dict[str, keras.Model]:
+    """{direction: generator} of a model in training."""
+    directions = model_class(config).directions(config)
+    return {direction: getattr(model, attribute) for direction, attribute in directions.items()}

@@ -1,0 +1,1 @@
+"""Neural-network parts: layers, the reference's generators and discriminators, losses (Keras, TensorFlow)."""

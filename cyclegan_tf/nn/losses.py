@@ -1,0 +1,68 @@
+"""GAN, cycle and identity losses. Everything is computed in float32, whatever the compute dtype.
+
+GAN modes (`--gan-mode`):
+- `lsgan`: least squares, real -> 1, fake -> 0 (CycleGAN's default).
+- `vanilla`: binary cross-entropy on logits (pix2pix's default).
+- `hinge`: D: relu(1 - real) + relu(1 + fake); G: -fake.
+- `wgangp`: Wasserstein critic, D: fake - real; G: -fake; add `gradient_penalty` to D.
+
+To add a mode, extend `generator_loss` and `discriminator_loss` and add its name to `choices.GAN_MODES`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from cyclegan_tf.choices import GAN_MODES
+
+
+def _f32(x: tf.Tensor) -> tf.Tensor:
+    return tf.cast(x, tf.float32)
+
+
+def _target_loss(logits: tf.Tensor, real: bool, mode: str) -> tf.Tensor:
+    """Loss pushing `logits` towards the `real` (or fake) label."""
+    logits = _f32(logits)
+    target = tf.ones_like(logits) if real else tf.zeros_like(logits)
+    if mode == "lsgan":
+        return tf.reduce_mean(tf.square(logits - target))
+    if mode == "vanilla":
+        return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits))
+    raise ValueError(f"gan_mode must be one of {GAN_MODES}, not {mode!r}")
+
+
+def generator_loss(fake_logits: tf.Tensor, mode: str = "lsgan") -> tf.Tensor:
+    """How far the discriminator is from taking the generator's output for real."""
+    if mode in ("hinge", "wgangp"):
+        return -tf.reduce_mean(_f32(fake_logits))
+    return _target_loss(fake_logits, True, mode)
+
+
+def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, mode: str = "lsgan") -> tf.Tensor:
+    """The discriminator's loss, halved as in the reference (it then learns at half the generator's rate)."""
+    real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
+    if mode == "hinge":
+        loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
+    elif mode == "wgangp":
+        loss = tf.reduce_mean(fake_logits) - tf.reduce_mean(real_logits)
+    else:
+        loss = _target_loss(real_logits, True, mode) + _target_loss(fake_logits, False, mode)
+    return 0.5 * loss
+
+
+def gradient_penalty(discriminator, real: tf.Tensor, fake: tf.Tensor, weight: float = 10.0) -> tf.Tensor:
+    """WGAN-GP: weight * E[(||grad D(x)||_2 - 1)^2] at random points x between real and fake images."""
+    real, fake = _f32(real), _f32(fake)
+    alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], dtype=tf.float32)
+    mixed = alpha * real + (1.0 - alpha) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(mixed)
+        logits = _f32(discriminator(mixed, training=True))
+    grads = tf.reshape(tape.gradient(logits, mixed), [tf.shape(real)[0], -1])
+    norms = tf.sqrt(tf.reduce_sum(tf.square(grads + 1e-16), axis=1))
+    return weight * tf.reduce_mean(tf.square(norms - 1.0))
+
+
+def l1(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Mean absolute error."""
+    return tf.reduce_mean(tf.abs(_f32(prediction) - _f32(target)))

@@ -1,0 +1,292 @@
+"""Generators and discriminators, one functional-API builder per architecture.
+
+Every builder is channels-last with spatial size `None`, so one model serves any image size.
+The layer specs, initialisation and trainable parameter counts are those of the reference
+implementation (pytorch-CycleGAN-and-pix2pix, `models/networks.py`). Where Keras' `padding="same"`
+would pad asymmetrically (stride-2 convolutions pad bottom/right only), convolutions use an
+explicit zero padding and `valid`, so that the pixel grid, and so ported weights, line up with
+the reference exactly.
+
+Pick a network by name with `define_generator` / `define_discriminator`; to add one, write a
+builder here, register it in `GENERATORS` or `DISCRIMINATORS` and add its name to `choices`. Each network's
+variables are created under a name scope of its own name (`G_AB/stem_conv/kernel`), so that every variable of
+a model, and every optimizer slot made from it, has a unique path (checkpoints key the state by it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import keras
+from keras import layers
+
+from cyclegan_tf import choices
+from cyclegan_tf.nn.layers import InstanceNormalization, ReflectionPadding2D
+
+
+def kernel_initializer(init_type: str = "normal", gain: float = 0.02) -> keras.initializers.Initializer:
+    """The reference's weight initialisations (`init_weights` in its networks.py)."""
+    if init_type == "normal":
+        return keras.initializers.RandomNormal(mean=0.0, stddev=gain)
+    if init_type == "xavier":  # xavier_normal_ with gain: std = gain * sqrt(2 / (fan_in + fan_out))
+        return keras.initializers.VarianceScaling(gain**2, mode="fan_avg", distribution="untruncated_normal")
+    if init_type == "kaiming":  # kaiming_normal_(a=0, mode="fan_in"): the gain is not used
+        return keras.initializers.VarianceScaling(2.0, mode="fan_in", distribution="untruncated_normal")
+    if init_type == "orthogonal":
+        return keras.initializers.Orthogonal(gain=gain)
+    raise ValueError(f"init_type must be one of {choices.INIT_TYPES}, not {init_type!r}")
+
+
+class _Blocks:
+    """Layer factories shared by the builders: one norm, one init and unique layer names."""
+
+    def __init__(self, norm: str, init_type: str, init_gain: float):
+        if norm not in choices.NORMS:
+            raise ValueError(f"norm must be one of {choices.NORMS}, not {norm!r}")
+        self.norm_type = norm
+        self.init_type = init_type
+        self.init_gain = init_gain
+        # Batch norm has its own offset; instance norm is non-affine, so convs keep their bias.
+        # (The reference also drops the bias with norm "none", leaving those convs with no offset at
+        # all; we keep it there, the one deliberate difference.)
+        self.use_bias = norm != "batch"
+
+    def conv(self, x, filters: int, kernel: int, stride: int = 1, pad: int = 0, *, name: str, use_bias=None,
+             dtype=None):
+        """A convolution with PyTorch's symmetric zero padding of `pad` pixels."""
+        if pad:
+            x = layers.ZeroPadding2D(pad, name=f"{name}_pad")(x)
+        return layers.Conv2D(
+            filters, kernel, strides=stride, padding="valid",
+            use_bias=self.use_bias if use_bias is None else use_bias,
+            kernel_initializer=kernel_initializer(self.init_type, self.init_gain), name=name, dtype=dtype,
+        )(x)
+
+    def conv_transpose(self, x, filters: int, kernel: int, crop: tuple, *, name: str, use_bias=None, dtype=None):
+        """A stride-2 transposed convolution cropped as PyTorch's padding/output_padding do.
+
+        `crop` is ((top, bottom), (left, right)) removed from the full (`valid`) output.
+        """
+        x = layers.Conv2DTranspose(
+            filters, kernel, strides=2, padding="valid",
+            use_bias=self.use_bias if use_bias is None else use_bias,
+            kernel_initializer=kernel_initializer(self.init_type, self.init_gain), name=name, dtype=dtype,
+        )(x)
+        return layers.Cropping2D(crop, name=f"{name}_crop", dtype=dtype)(x)
+
+    def norm(self, x, *, name: str):
+        if self.norm_type == "instance":
+            return InstanceNormalization(epsilon=1e-5, name=name)(x)
+        if self.norm_type == "batch":
+            return layers.BatchNormalization(
+                momentum=0.9, epsilon=1e-5,  # PyTorch's momentum 0.1 is Keras' 0.9
+                gamma_initializer=keras.initializers.RandomNormal(1.0, self.init_gain), name=name,
+            )(x)
+        return x
+
+
+def resnet_generator(
+    input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str = "instance",
+    use_dropout: bool = False, init_type: str = "normal", init_gain: float = 0.02, name: str = "resnet_generator",
+) -> keras.Model:
+    """ResNet generator: c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-output_nc, tanh.
+
+    Input height and width must be multiples of 4 for the output to have the input's size.
+    """
+    b = _Blocks(norm, init_type, init_gain)
+    inputs = keras.Input((None, None, input_nc), name="image")
+    x = ReflectionPadding2D(3, name="stem_reflect")(inputs)
+    x = layers.ReLU(name="stem_relu")(b.norm(b.conv(x, ngf, 7, name="stem_conv"), name="stem_norm"))
+    for i in range(2):
+        x = b.conv(x, ngf * 2 ** (i + 1), 3, stride=2, pad=1, name=f"down{i + 1}_conv")
+        x = layers.ReLU(name=f"down{i + 1}_relu")(b.norm(x, name=f"down{i + 1}_norm"))
+    width = ngf * 4
+    for i in range(n_blocks):
+        p = f"block{i + 1}"
+        y = ReflectionPadding2D(1, name=f"{p}_reflect1")(x)
+        y = layers.ReLU(name=f"{p}_relu")(b.norm(b.conv(y, width, 3, name=f"{p}_conv1"), name=f"{p}_norm1"))
+        if use_dropout:
+            y = layers.Dropout(0.5, name=f"{p}_dropout")(y)
+        y = ReflectionPadding2D(1, name=f"{p}_reflect2")(y)
+        y = b.norm(b.conv(y, width, 3, name=f"{p}_conv2"), name=f"{p}_norm2")
+        # The residual stream is summed in float32 under mixed precision: in bfloat16 each block's
+        # addition would round away what the earlier blocks added.
+        x = layers.Add(name=f"{p}_add", dtype="float32")([x, y])
+    for i in range(2):
+        # PyTorch ConvTranspose2d(3, stride 2, padding 1, output_padding 1): crop one row/column top-left.
+        x = b.conv_transpose(x, ngf * 2 ** (1 - i), 3, ((1, 0), (1, 0)), name=f"up{i + 1}_deconv")
+        x = layers.ReLU(name=f"up{i + 1}_relu")(b.norm(x, name=f"up{i + 1}_norm"))
+    x = ReflectionPadding2D(3, name="head_reflect")(x)
+    # The image-producing layer computes in float32 under mixed precision: bfloat16's step near +-1 is
+    # 2**-7, a whole grey level, and it costs about 1% of the generator's multiply-adds.
+    x = b.conv(x, output_nc, 7, name="head_conv", use_bias=True, dtype="float32")
+    outputs = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def unet_generator(
+    input_nc: int = 3, output_nc: int = 3, num_downs: int = 8, ngf: int = 64, norm: str = "batch",
+    use_dropout: bool = False, init_type: str = "normal", init_gain: float = 0.02, name: str = "unet_generator",
+) -> keras.Model:
+    """U-Net generator with `num_downs` stride-2 levels and skip concatenations.
+
+    Level 0 is the outermost (image <-> ngf), the innermost is the bottleneck. Height and width
+    must be multiples of 2**num_downs (256 for unet_256). Dropout 0.5, when used, follows the
+    up-path of the ngf*8 levels between the fourth and the innermost, as in the reference.
+    """
+    if num_downs < 5:
+        raise ValueError("a U-Net needs at least 5 downsamplings")
+    b = _Blocks(norm, init_type, init_gain)
+    # Channels entering (outer) and leaving (inner) the down-convolution of each level.
+    inner = [ngf * min(2**i, 8) for i in range(num_downs)]
+    outer = [output_nc] + inner[:-1]
+    innermost = num_downs - 1
+    crop = ((1, 1), (1, 1))  # PyTorch ConvTranspose2d(4, stride 2, padding 1)
+
+    inputs = keras.Input((None, None, input_nc), name="image")
+    skips = []  # the input of each level, concatenated to its output on the way up
+    x = inputs
+    for level in range(num_downs):
+        skips.append(x)
+        if level > 0:
+            x = layers.LeakyReLU(0.2, name=f"down{level}_lrelu")(x)
+        x = b.conv(x, inner[level], 4, stride=2, pad=1, name=f"down{level}_conv")
+        if 0 < level < innermost:
+            x = b.norm(x, name=f"down{level}_norm")
+    for level in reversed(range(num_downs)):
+        x = layers.ReLU(name=f"up{level}_relu")(x)
+        if level == 0:
+            # float32 under mixed precision, as the ResNet's head: it writes the image.
+            x = b.conv_transpose(x, outer[0], 4, crop, name="up0_deconv", use_bias=True, dtype="float32")
+            break
+        x = b.conv_transpose(x, outer[level], 4, crop, name=f"up{level}_deconv")
+        x = b.norm(x, name=f"up{level}_norm")
+        if use_dropout and 4 <= level < innermost:
+            x = layers.Dropout(0.5, name=f"up{level}_dropout")(x)
+        x = layers.Concatenate(name=f"skip{level}")([skips[level], x])
+    outputs = layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def patchgan_discriminator(
+    input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+    init_type: str = "normal", init_gain: float = 0.02, name: str = "patchgan",
+) -> keras.Model:
+    """PatchGAN: a map of real/fake logits, each judging one patch of the input.
+
+    n_layers 3 gives the 70x70 receptive field (a 30x30 map at 256 px); 1 gives 16x16, 5 gives 286x286.
+    """
+    b = _Blocks(norm, init_type, init_gain)
+    inputs = keras.Input((None, None, input_nc), name="image")
+    x = b.conv(inputs, ndf, 4, stride=2, pad=1, name="conv0", use_bias=True)
+    x = layers.LeakyReLU(0.2, name="lrelu0")(x)
+    for n in range(1, n_layers + 1):
+        stride = 2 if n < n_layers else 1
+        x = b.conv(x, ndf * min(2**n, 8), 4, stride=stride, pad=1, name=f"conv{n}")
+        x = layers.LeakyReLU(0.2, name=f"lrelu{n}")(b.norm(x, name=f"norm{n}"))
+    x = b.conv(x, 1, 4, stride=1, pad=1, name="logits", use_bias=True)
+    outputs = layers.Activation("linear", dtype="float32", name="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def pixel_discriminator(
+    input_nc: int = 3, ndf: int = 64, norm: str = "instance",
+    init_type: str = "normal", init_gain: float = 0.02, name: str = "pixel_discriminator",
+) -> keras.Model:
+    """1x1 PatchGAN ("PixelGAN"): judges every pixel's colour on its own."""
+    b = _Blocks(norm, init_type, init_gain)
+    inputs = keras.Input((None, None, input_nc), name="image")
+    x = layers.LeakyReLU(0.2, name="lrelu0")(b.conv(inputs, ndf, 1, name="conv0", use_bias=True))
+    x = layers.LeakyReLU(0.2, name="lrelu1")(b.norm(b.conv(x, ndf * 2, 1, name="conv1"), name="norm1"))
+    x = b.conv(x, 1, 1, name="logits")
+    outputs = layers.Activation("linear", dtype="float32", name="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+GENERATORS: dict[str, Callable[..., keras.Model]] = {
+    "resnet_9blocks": lambda **kw: resnet_generator(n_blocks=9, **kw),
+    "resnet_6blocks": lambda **kw: resnet_generator(n_blocks=6, **kw),
+    "unet_256": lambda **kw: unet_generator(num_downs=8, **kw),
+    "unet_128": lambda **kw: unet_generator(num_downs=7, **kw),
+}
+DISCRIMINATORS: dict[str, Callable[..., keras.Model]] = {
+    "basic": lambda n_layers=3, **kw: patchgan_discriminator(n_layers=3, **kw),
+    "n_layers": lambda n_layers=3, **kw: patchgan_discriminator(n_layers=n_layers, **kw),
+    "pixel": lambda n_layers=3, **kw: pixel_discriminator(**kw),
+}
+
+
+def size_multiple(net_g: str) -> int:
+    """Height and width of a generator's input must be multiples of this."""
+    return {"unet_256": 256, "unet_128": 128}.get(net_g, 4)
+
+
+def min_input_size(net_g: str) -> int:
+    """Smallest height and width a generator takes (a ResNet's bottleneck needs 2x2 to reflect-pad)."""
+    return max(size_multiple(net_g), 8)
+
+
+def define_generator(
+    net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool,
+    init_type: str = "normal", init_gain: float = 0.02, name: str = "generator",
+) -> keras.Model:
+    """A generator by its reference name (`--netG`, one of `GENERATORS`), its variables scoped by `name`."""
+    if net_g not in GENERATORS:
+        raise ValueError(f"netG must be one of {tuple(GENERATORS)}, not {net_g!r}")
+    with keras.name_scope(name):
+        return GENERATORS[net_g](
+            input_nc=input_nc, output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
+            init_type=init_type, init_gain=init_gain, name=name,
+        )
+
+
+def define_discriminator(
+    net_d: str, input_nc: int, ndf: int, norm: str, n_layers: int = 3,
+    init_type: str = "normal", init_gain: float = 0.02, name: str = "discriminator",
+) -> keras.Model:
+    """A discriminator by its reference name (`--netD`): basic (= n_layers 3), n_layers, pixel."""
+    if net_d not in DISCRIMINATORS:
+        raise ValueError(f"netD must be one of {tuple(DISCRIMINATORS)}, not {net_d!r}")
+    with keras.name_scope(name):
+        return DISCRIMINATORS[net_d](input_nc=input_nc, ndf=ndf, norm=norm, n_layers=n_layers, init_type=init_type,
+                                     init_gain=init_gain, name=name)
+
+
+def min_discriminator_size(net_d: str, n_layers: int = 3) -> int:
+    """Smallest image side a discriminator gives at least one output for."""
+    if net_d == "pixel":
+        return 1
+    depth = 3 if net_d == "basic" else n_layers
+    return 3 * 2**depth  # the two stride-1 4x4 convs need a 3x3 map after the strided ones
+
+
+def receptive_field(n_layers: int) -> int:
+    """Receptive field in pixels of one PatchGAN output (n_layers 0 = the pixel discriminator)."""
+    if n_layers == 0:
+        return 1
+    field = 1
+    for stride in reversed([2] * n_layers + [1, 1]):  # 4x4 kernels
+        field = (field - 1) * stride + 4
+    return field
+
+
+def count_trainable_parameters(model: keras.Model) -> int:
+    return int(sum(int(keras.ops.size(w)) for w in model.trainable_weights))
+
+
+def count_multiply_adds(model: keras.Model, height: int, width: int) -> int:
+    """Multiply-adds of one forward pass of one image of height x width, counted from the conv layers.
+
+    Convolutions dominate these networks; norms, activations and padding are not counted.
+    A Conv2D costs (output pixels) x kh x kw x in x out; a Conv2DTranspose (input pixels) x kh x kw x in x out.
+    """
+    convs = [layer for layer in model.layers if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose))]
+    probe = keras.Model(model.inputs, [t for layer in convs for t in (layer.input, layer.output)])
+    shapes = probe.compute_output_spec(keras.KerasTensor((1, height, width, model.input_shape[-1])))
+    total = 0
+    for i, layer in enumerate(convs):
+        in_shape, out_shape = shapes[2 * i].shape, shapes[2 * i + 1].shape
+        kh, kw = layer.kernel_size
+        pixels = in_shape[1] * in_shape[2] if isinstance(layer, layers.Conv2DTranspose) else out_shape[1] * out_shape[2]
+        total += pixels * kh * kw * in_shape[-1] * layer.filters
+    return int(total)

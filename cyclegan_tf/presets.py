@@ -1,0 +1,30 @@
+"""Options that a model or a dataset brings when the user does not give them, in one place.
+
+A run's config is, from lowest to highest priority: `TrainConfig`'s defaults (the reference's), the
+model's preset, the dataset's preset, what the user gave (`config.make_config`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cyclegan_tf.data import demo, labels2photo
+
+# The reference's pix2pix defaults: U-Net, batch norm, vanilla GAN, no pool, dropout as the generator's noise.
+MODEL_PRESETS: dict[str, dict[str, Any]] = {
+    "pix2pix": dict(netG="unet_256", norm="batch", gan_mode="vanilla", pool_size=0, dropout=True),
+}
+
+# The embedded sets are sized for a CPU: 64 px images, a slim ResNet-6 generator (a U-Net of 8 levels needs
+# 256 px inputs) and a few epochs.
+DATASET_PRESETS: dict[str, dict[str, Any]] = {
+    demo.NAME: dict(netG="resnet_6blocks", ngf=16, ndf=16, load_size=64, crop_size=64, preprocess="none",
+                    n_epochs=4, n_epochs_decay=4, lr=5e-4, save_epoch_freq=4, seed=0),
+    labels2photo.NAME: dict(netG="resnet_6blocks", ngf=16, ndf=16, load_size=64, crop_size=64, preprocess="none",
+                            n_epochs=3, n_epochs_decay=3, save_epoch_freq=3, seed=0),
+}
+
+
+def preset(model: str | None, dataset: str | None) -> dict[str, Any]:
+    """The options `model` and `dataset` bring (the dataset's over the model's)."""
+    return {**MODEL_PRESETS.get(model or "", {}), **DATASET_PRESETS.get(dataset or "", {})}

@@ -1,0 +1,1 @@
+"""Training a model: the trainer (`fit` with resume and interruption) and its callbacks."""

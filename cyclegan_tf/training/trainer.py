@@ -1,0 +1,116 @@
+"""Training, start to end: config -> data -> model -> `fit` with callbacks -> run directory.
+
+`train(config)` is the Python API behind `cyclegan-tf train`:
+
+    from cyclegan_tf import TrainConfig, train
+    result = train(TrainConfig(dataroot="datasets/apple2orange", name="apple2orange"))
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.data.pipeline import training_data
+from cyclegan_tf.data.registry import resolve_dataroot
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.models.base import AdversarialModel
+from cyclegan_tf.models.registry import build_model
+from cyclegan_tf.runs import checkpoints
+from cyclegan_tf.training.callbacks import Checkpointer, monitoring_callbacks
+
+log = logging.getLogger("cyclegan_tf")
+
+
+class TrainingInterrupted(Exception):
+    """Training was stopped (Ctrl-C or SIGTERM) after its state was saved."""
+
+
+@dataclass
+class TrainResult:
+    """Where a run went and how: its directory, steps and epochs done, wall time, the losses per epoch, the
+    folder of its training data and the trained model."""
+
+    run_dir: Path
+    step: int
+    epoch: int
+    seconds: float
+    history: dict[str, list[float]] = field(default_factory=dict)
+    dataroot: Path | None = None
+    model: AdversarialModel | None = None
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def train(cfg: TrainConfig, verbose: int | str = "auto",
+          callbacks: list[keras.callbacks.Callback] | None = None) -> TrainResult:
+    """Train (or, with `cfg.continue_train`, resume) a run of `cfg.model`; returns where it went and its losses.
+
+    `callbacks` are added to `fit`'s after the checkpointer (which runs first at each step's end) and the
+    monitors (`callbacks.monitoring_callbacks`). `verbose`: 1 a progress bar per epoch, 2 one line per epoch,
+    0 nothing; "auto": 1 on a terminal, else 2.
+    """
+    cfg.validate()
+    started = time.time()
+    root = resolve_dataroot(cfg)
+    if cfg.seed is not None:
+        keras.utils.set_random_seed(cfg.seed)
+    latest = checkpoints.latest_checkpoint(cfg.run_dir)
+    if latest and not cfg.continue_train:
+        raise UserError(f"run {cfg.run_dir} already has checkpoints: add --continue-train to resume it, "
+                        "or choose another --name")
+    if cfg.continue_train and latest is None:
+        raise UserError(f"nothing to resume: no complete checkpoint in {cfg.run_dir}")
+
+    data = training_data(root, cfg)
+    if data.image_shape is None and cfg.pool_size and cfg.model == "cycle_gan":
+        log.warning("training images differ in size (--preprocess %s): the image pool is off", cfg.preprocess)
+    model = build_model(cfg, data.steps_per_epoch, data.image_shape)
+    step = 0
+    if cfg.continue_train:
+        checkpoints.restore(latest, checkpoints.parts_of(model, checkpoints.all_groups(model)))
+        step = int(model.step_counter.numpy())
+        log.info("resuming %s at step %d (epoch %d)", cfg.run_dir, step, step // data.steps_per_epoch + 1)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(cfg.run_dir / "config.json")
+
+    spe = data.steps_per_epoch
+    checkpointer = Checkpointer(cfg, spe, step)
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    # Progress bars or lines (verbose 1 or 2; Keras' own output is off), logs, evaluation, samples, gallery
+    monitors = monitoring_callbacks(cfg, root, spe, step, int(verbose))
+    history: dict[str, list[float]] = {}
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        epoch = step // spe
+        plan = []  # (first epoch, end epoch, steps per epoch) of each `fit`
+        if step % spe:  # a run stopped within an epoch first finishes that epoch's remaining steps
+            plan.append((epoch, epoch + 1, spe - step % spe))
+            epoch += 1
+        if epoch < cfg.total_epochs:
+            plan.append((epoch, cfg.total_epochs, spe))
+        for first, end, steps in plan:
+            fit = model.fit(data.dataset, initial_epoch=first, epochs=end, steps_per_epoch=steps,
+                            callbacks=[checkpointer, *monitors, *(callbacks or [])], verbose=0,
+                            shuffle=False)
+            for key, values in fit.history.items():
+                history.setdefault(key, []).extend(float(v) for v in values)
+    except KeyboardInterrupt:
+        saved = checkpointer.save_now()
+        raise TrainingInterrupted(f"interrupted at step {checkpointer.step}; saved {saved}; "
+                                  f"resume with --continue-train --name {cfg.name}") from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    return TrainResult(cfg.run_dir, checkpointer.step, checkpointer.step // spe, time.time() - started, history,
+                       root, model)
