@@ -17,7 +17,7 @@ from cyclegan_tf.cli.main import main
 from cyclegan_tf.data.images import list_images, load_image
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation import evaluate, features, metrics
-from cyclegan_tf.inference.translator import Translator
+from cyclegan_tf.inference.translator import Translator, load_translator
 
 
 def tiny_extractor(path, size=32, seed=0):
@@ -142,12 +142,18 @@ def test_evaluate_on_the_demo_run(demo_run, extractor_file, demo_score):
     real = {d: extractor([load_image(p) for p in list_images(root / f"test{d}")]) for d in "AB"}
     # the scores of a generator that changes nothing
     untranslated, untranslated_kid = metrics.fid(real["A"], real["B"]), metrics.kid(real["A"], real["B"])[0]
-    for direction in ("AtoB", "BtoA"):
+    for direction, source, target in (("AtoB", "A", "B"), ("BtoA", "B", "A")):
         m = result.directions[direction]
         assert m.images == 30 and m.split == "test"
-        assert 0 <= m.fid < untranslated / 2, (m.fid, untranslated)
+        # FID and KID are those of the run's translations of the test inputs, computed here again
+        translate = load_translator(demo_run.run_dir, direction)
+        fakes = extractor([translate(load_image(p)) for p in list_images(root / f"test{source}")])
+        assert m.fid == pytest.approx(metrics.fid(fakes, real[target]), rel=1e-6)
+        assert 0 < m.fid < untranslated / 2, (m.fid, untranslated)
         assert m.fid_input == pytest.approx(untranslated if direction == "AtoB" else metrics.fid(real["B"], real["A"]))
-        assert abs(m.kid) < untranslated_kid / 2 and m.kid_std >= 0  # unbiased: may be a little below 0
+        assert m.kid == pytest.approx(metrics.kid(fakes, real[target])[0], rel=1e-6, abs=1e-9)
+        assert abs(m.kid) < untranslated_kid / 2  # unbiased: may be a little below 0
+        assert m.kid_std == 0.0  # 30 images a side, subsets of up to 1000: one subset, the whole of both sets
         assert 0 < m.cycle_l1 < 0.2 and 18 < m.cycle_psnr < 60  # the demo's round trips are close
         assert m.demo_iou == pytest.approx(demo_score[direction]["iou"])
     saved = json.loads((demo_run.run_dir / "eval" / "epoch_002.json").read_text())

@@ -18,6 +18,7 @@ from PIL import Image
 
 from cyclegan_tf.cli.main import main
 from cyclegan_tf.data.images import load_image
+from cyclegan_tf.evaluation.evaluate import evaluate_run
 from cyclegan_tf.runs import report
 from cyclegan_tf.training import callbacks
 
@@ -222,7 +223,10 @@ def test_evaluation_during_training_and_resume_continue_the_logs(tmp_path, data_
     evaluations = read_rows(run / "eval_log.csv")
     assert [r["epoch"] for r in evaluations] == ["1", "2"]
     assert evaluations[0]["fid_AtoB"] == "" and 0 < float(evaluations[0]["cycle_l1_AtoB"]) < 2
-    assert float(evaluations[1]["demo_score"]) >= 0
+    # the evaluation after the last epoch scored the networks of the last checkpoint
+    final = evaluate_run(run, features=False, save=False)
+    assert float(evaluations[1]["demo_score"]) == pytest.approx(final.demo_score, abs=1e-4)  # 6 digits in CSV
+    assert f"demo score (IoU of object masks, %): {final.demo_score:.1f}" in result.output
     assert not (run / "best.json").exists()  # best is by FID
 
     # A row logged by a process killed after its last checkpoint (step 12) is dropped on resume.

@@ -125,3 +125,16 @@ def test_min_discriminator_size_is_the_smallest_that_runs(n_layers):
     # shape instead of failing, which is why training checks image sizes before it starts.)
     with pytest.raises(ValueError, match="zero or negative"):
         model.compute_output_spec(keras.KerasTensor((1, size - 1, size - 1, 3)))
+
+
+@pytest.mark.parametrize("net_g,norm,size", [("resnet_9blocks", "instance", 32), ("resnet_6blocks", "none", 24),
+                                             ("unet_128", "batch", 128), ("unet_256", "instance", 256)])
+def test_generators_round_trip_through_config_and_keras_files(net_g, norm, size, tmp_path):
+    g = define_generator(net_g, 3, 1, 4, norm, True, name="G_AB")
+    x = np.random.default_rng(5).uniform(-1, 1, (1, size, size, 3)).astype("float32")
+    clone = keras.Model.from_config(g.get_config())
+    assert count_trainable_parameters(clone) == count_trainable_parameters(g)
+    g.save(tmp_path / "g.keras")
+    loaded = keras.saving.load_model(tmp_path / "g.keras")
+    assert loaded.name == "G_AB" and [layer.name for layer in loaded.layers] == [layer.name for layer in g.layers]
+    np.testing.assert_array_equal(loaded(x, training=False).numpy(), g(x, training=False).numpy())

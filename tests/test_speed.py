@@ -8,7 +8,7 @@ import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.models.cycle_gan import build_cycle_gan
-from cyclegan_tf.models.precision import dtype_policy
+from cyclegan_tf.models.precision import cpu_has_native_bfloat16, dtype_policy
 from cyclegan_tf.nn.networks import count_multiply_adds, define_discriminator, define_generator
 
 
@@ -49,7 +49,12 @@ def test_xla_and_steps_per_execution():
 def test_dtype_policy_choices():
     assert dtype_policy("off") == "float32" and dtype_policy("bf16") == "mixed_bfloat16"
     assert dtype_policy("fp16") == "mixed_float16"
-    assert dtype_policy("auto") in ("float32", "mixed_bfloat16")  # no GPU here
+    # auto: fp16 on a GPU, else bf16 where the CPU has it natively, else off
+    if tf.config.list_physical_devices("GPU"):
+        expected = "mixed_float16"
+    else:
+        expected = "mixed_bfloat16" if cpu_has_native_bfloat16() else "float32"
+    assert dtype_policy("auto") == expected
     with pytest.raises(ValueError):
         dtype_policy("int8")
 

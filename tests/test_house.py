@@ -1,0 +1,162 @@
+"""The package's structure: every import points down, the TensorFlow-free parts stay free of it, every list of
+names has one source, and the top-level API imports TensorFlow only when it is used."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cyclegan_tf import choices
+
+PACKAGE = Path(__file__).resolve().parent.parent / "cyclegan_tf"
+
+
+def module_imports() -> dict[str, set[str]]:
+    """{module: the package's modules it imports}, counting imports inside functions."""
+    paths = {".".join(p.relative_to(PACKAGE.parent).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in PACKAGE.rglob("*.py")}
+    graph = {}
+    for name, path in paths.items():
+        found = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                targets = [node.module, *(f"{node.module}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            for target in targets:
+                while target and target not in paths:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    found.add(target)
+        graph[name] = found
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of the graph as [a, b, ..., a], or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return path[path.index(nxt):] + [nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        state[node] = 2
+        path.pop()
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_cycle_finder_finds_a_cycle():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+
+
+def test_every_import_points_down():
+    graph = module_imports()
+    assert len(graph) > 40 and "cyclegan_tf.evaluation.evaluate" in graph["cyclegan_tf.training.callbacks"]
+    assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+TENSORFLOW_FREE = (
+    "cyclegan_tf", "cyclegan_tf.choices", "cyclegan_tf.config", "cyclegan_tf.presets", "cyclegan_tf.files",
+    "cyclegan_tf.errors", "cyclegan_tf.startup", "cyclegan_tf.data.images", "cyclegan_tf.data.registry",
+    "cyclegan_tf.data.download", "cyclegan_tf.data.tools", "cyclegan_tf.data.demo", "cyclegan_tf.data.labels2photo",
+    "cyclegan_tf.data.splits", "cyclegan_tf.runs.report", "cyclegan_tf.evaluation.metrics",
+    "cyclegan_tf.evaluation.fcn", "cyclegan_tf.cli.main",
+)
+
+
+def test_the_tensorflow_free_parts_import_no_tensorflow(tmp_path):
+    # In a fresh process: the modules above, the CLI's start-up and help, a datasets command, the top-level API's
+    # names that need no TensorFlow.
+    code = f"""
+import importlib, sys
+from click.testing import CliRunner
+for name in {TENSORFLOW_FREE!r}:
+    importlib.import_module(name)
+from cyclegan_tf.cli.main import main
+commands = (["--help"], ["train", "--help"], ["translate", "--help"], ["datasets", "list", "--data-dir", "{tmp_path}"])
+for args in commands:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+from cyclegan_tf import TrainConfig, make_config, UserError
+make_config({{"dataset": "demo"}}).validate()
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "keras"))
+assert not heavy, heavy[:5]
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_the_top_level_api_loads_what_is_used():
+    import cyclegan_tf
+
+    assert cyclegan_tf.train.__module__ == "cyclegan_tf.training.trainer"
+    assert cyclegan_tf.load_translator.__module__ == "cyclegan_tf.inference.translator"
+    for name in cyclegan_tf.__all__:
+        assert getattr(cyclegan_tf, name) is not None, name
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        cyclegan_tf.nothing  # noqa: B018
+
+
+def test_registries_and_config_choices_equal_the_lists_of_names():
+    from cyclegan_tf.config import TrainConfig
+    from cyclegan_tf.models.registry import BUILDERS, MODELS
+    from cyclegan_tf.nn.networks import DISCRIMINATORS, GENERATORS
+
+    assert tuple(GENERATORS) == choices.GENERATORS
+    assert tuple(DISCRIMINATORS) == choices.DISCRIMINATORS
+    assert tuple(MODELS) == tuple(BUILDERS) == choices.MODELS
+    field_choices = {f.name: f.metadata["choices"] for f in dataclasses.fields(TrainConfig) if f.metadata["choices"]}
+    assert field_choices == {
+        "input_nc": (1, 3), "output_nc": (1, 3), "preprocess": choices.PREPROCESS_MODES, "model": choices.MODELS,
+        "direction": choices.DIRECTIONS, "netG": choices.GENERATORS, "netD": choices.DISCRIMINATORS,
+        "norm": choices.NORMS, "init_type": choices.INIT_TYPES, "gan_mode": choices.GAN_MODES,
+        "cycle": choices.CYCLES, "mixed_precision": choices.MIXED_PRECISION, "jit_compile": choices.JIT_COMPILE,
+    }
+
+
+def test_every_listed_norm_init_and_gan_mode_is_implemented():
+    import numpy as np
+
+    from cyclegan_tf.nn import losses
+    from cyclegan_tf.nn.networks import define_discriminator, define_generator, kernel_initializer
+
+    x = np.zeros((1, 16, 16, 3), np.float32)
+    for norm in choices.NORMS:
+        for init_type in choices.INIT_TYPES:
+            kernel_initializer(init_type, 0.02)
+        g = define_generator("resnet_6blocks", 3, 3, 4, norm, False, name=f"g_{norm}")
+        assert tuple(g(x).shape) == (1, 16, 16, 3)
+    logits = define_discriminator("pixel", 3, 4, "none")(x)
+    for mode in choices.GAN_MODES:
+        assert np.isfinite(float(losses.generator_loss(logits, mode)))
+        assert np.isfinite(float(losses.discriminator_loss(logits, logits, mode)))
+    with pytest.raises(ValueError):
+        losses.generator_loss(logits, "nope")
+
+
+def test_presets_live_in_one_place_and_apply_in_order():
+    from cyclegan_tf.config import make_config
+    from cyclegan_tf.presets import DATASET_PRESETS, MODEL_PRESETS
+
+    assert set(DATASET_PRESETS) == {"demo", "labels2photo_demo"} and set(MODEL_PRESETS) == {"pix2pix"}
+    cfg = make_config({"model": "pix2pix", "dataset": "labels2photo_demo", "ngf": 8})
+    assert (cfg.norm, cfg.netG, cfg.ngf, cfg.gan_mode) == ("batch", "resnet_6blocks", 8, "vanilla")
