@@ -41,7 +41,15 @@ def write_atomic(path: Path | str, content: bytes | Callable[[BinaryIO], object]
 
 
 def write_text_atomic(path: Path | str, text: str) -> Path:
-    """`write_atomic` for text (UTF-8)."""
+    """`write_atomic` for text (UTF-8).
+
+    Args:
+        path: the file to create or replace; its folder is created if needed.
+        text: the content, written encoded as UTF-8.
+
+    Returns:
+        `path`, as a `Path`.
+    """
     return write_atomic(path, text.encode())
 
 

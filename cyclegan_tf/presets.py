@@ -26,5 +26,13 @@ DATASET_PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(model: str | None, dataset: str | None) -> dict[str, Any]:
-    """The options `model` and `dataset` bring (the dataset's over the model's)."""
+    """The options `model` and `dataset` bring (the dataset's over the model's).
+
+    Args:
+        model: a `--model` name; None, or a model without a preset, brings nothing.
+        dataset: a `--dataset` name; None, or a dataset without a preset, brings nothing.
+
+    Returns:
+        {option: value}, a new dict (possibly empty).
+    """
     return {**MODEL_PRESETS.get(model or "", {}), **DATASET_PRESETS.get(dataset or "", {})}

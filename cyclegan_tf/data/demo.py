@@ -33,7 +33,15 @@ SPLITS = {"trainA": (A_CLASS, 0), "trainB": (B_CLASS, 1), "testA": (A_CLASS, 2),
 
 
 def shapes_mask(rng: np.random.Generator, size: int) -> np.ndarray:
-    """A boolean mask of 1 to 3 random discs, squares and triangles."""
+    """A boolean mask of 1 to 3 random discs, squares and triangles.
+
+    Args:
+        rng: the random generator the shapes are drawn from.
+        size: the side of the square mask, in pixels.
+
+    Returns:
+        bool (size, size), True on the shapes.
+    """
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
     for _ in range(rng.integers(1, 4)):
@@ -51,7 +59,16 @@ def shapes_mask(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def render(mask: np.ndarray, style: int, rng: np.random.Generator) -> np.ndarray:
-    """Paint the objects of `mask` in `style` (A_CLASS or B_CLASS) on the ground: uint8 RGB."""
+    """Paint the objects of `mask` in `style` (A_CLASS or B_CLASS) on the ground: uint8 RGB.
+
+    Args:
+        mask: bool (H, W), True where the objects are.
+        style: A_CLASS paints them solid orange; B_CLASS (or any other value) in blue stripes.
+        rng: draws the per-image colour cast and the pixel noise.
+
+    Returns:
+        uint8 (H, W, 3).
+    """
     shape = (*mask.shape, 3)
     image = np.broadcast_to(GROUND, shape).copy()
     if style == A_CLASS:
@@ -66,7 +83,20 @@ def render(mask: np.ndarray, style: int, rng: np.random.Generator) -> np.ndarray
 
 
 def make_demo_dataset(root: Path, size: int = 64, n_train: int = 200, n_test: int = 30, seed: int = 0) -> Path:
-    """Write trainA/ trainB/ testA/ testB/ of PNGs under `root` (deterministic for a seed)."""
+    """Write trainA/ trainB/ testA/ testB/ of PNGs under `root` (deterministic for a seed).
+
+    A README.txt naming the size and seed is written last.
+
+    Args:
+        root: the folder to write into; created if needed, and files of the same names are overwritten.
+        size: the side of each square image, in pixels.
+        n_train: images in each of trainA/ and trainB/.
+        n_test: images in each of testA/ and testB/.
+        seed: the same seed writes the same images.
+
+    Returns:
+        `root`, as a `Path`.
+    """
     root = Path(root)
     for split, (style, offset) in SPLITS.items():
         rng = np.random.default_rng([seed, offset])

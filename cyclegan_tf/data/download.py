@@ -77,9 +77,17 @@ def fetch(url: str, dest: Path | str, *, timeout: float = 30.0, retries: int = 2
           progress: bool | None = None) -> Path:
     """Download `url` to `dest` (complete, or not at all); resume a `.part` left by an earlier attempt.
 
-    An interrupted transfer is resumed up to `retries` times (waiting `retry_wait` s, then twice that, ...);
-    after that the `.part` is kept and the error says to run the command again. `progress`: a progress bar
-    on stderr (default: when stderr is a terminal; otherwise one line at the start).
+    Args:
+        url: the file to download; a server that ignores Range requests sends it again from the start.
+        dest: the file to write (its folder is created); the bytes so far are kept in `dest` + ".part".
+        timeout: seconds to wait for the server to connect or to send more data.
+        retries: how many times an interrupted transfer is resumed; after that the `.part` is kept and the
+            `DownloadError` says to run the command again.
+        retry_wait: seconds before the first retry, doubled before each further one.
+        progress: a progress bar on stderr; None: when stderr is a terminal (otherwise one line at the start).
+
+    Returns:
+        `dest`, as a `Path`.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +149,15 @@ def _open(url: str, have: int, timeout: float):
 
 
 def network_reason(error: BaseException, timeout: float) -> str:
-    """A short human reason for a failed connection (offline, DNS, refused, timeout, ...)."""
+    """A short human reason for a failed connection (offline, DNS, refused, timeout, ...).
+
+    Args:
+        error: the exception of the failed connection; a `URLError`'s `reason` is looked into.
+        timeout: the timeout used, in seconds, quoted when the failure was a timeout.
+
+    Returns:
+        A phrase such as "the connection was refused (nothing is listening there)".
+    """
     reason = getattr(error, "reason", error)
     if isinstance(reason, socket.gaierror):
         return "the host name does not resolve (offline, or a DNS failure)"
@@ -356,8 +372,16 @@ def extract_archive(archive: Path | str, target: Path | str, expect: tuple[str, 
     """Extract `archive` so that its content ends up in `target` (which must not exist, or be empty).
 
     An archive holding one top folder (e.g. `apple2orange/`) has that folder's content moved to `target`.
-    `expect`: entries one of which must be in it (e.g. ("trainA",)), else `ArchiveError`. Nothing is written
-    outside a hidden temporary folder beside `target` until the final rename.
+    Nothing is written outside a hidden temporary folder beside `target` until the final rename.
+
+    Args:
+        archive: a zip or tar (any compression) file, checked in full before anything is written.
+        target: the folder to create.
+        expect: folder names one of which must be in it (e.g. ("trainA",)), else `ArchiveError`; () checks nothing.
+        on_member: called with no argument after each member is written (e.g. to advance a progress bar).
+
+    Returns:
+        `target`, as a `Path`.
     """
     archive, target = Path(archive), Path(target)
     reader = open_archive(archive)

@@ -29,7 +29,15 @@ def is_image_name(path: Path | str) -> bool:
 
 
 def list_images(folder: Path, max_count: int | None = None) -> list[Path]:
-    """Image files directly in `folder` (any letter case of the extension), sorted by name."""
+    """Image files directly in `folder` (any letter case of the extension), sorted by name.
+
+    Args:
+        folder: the folder to list (not its subfolders); a `UserError` if it is missing or holds no image.
+        max_count: keep only the first this many, by name; None (or 0) keeps all.
+
+    Returns:
+        At least one path.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"folder not found: {folder}")
@@ -48,6 +56,13 @@ def load_image(path: Path | str, channels: int = 3) -> np.ndarray:
     """An image file as a uint8 array (height, width, channels), whatever its mode.
 
     Transparency is composited on white; 16-bit images are scaled to 8 bits; EXIF rotation is applied.
+
+    Args:
+        path: the image file.
+        channels: 1 decodes to grey; any other value to RGB (3 channels).
+
+    Returns:
+        uint8 (H, W, 1) or (H, W, 3).
     """
     with Image.open(path) as image:
         return _to_array(_eight_bit(image), channels)
@@ -55,7 +70,16 @@ def load_image(path: Path | str, channels: int = 3) -> np.ndarray:
 
 def load_pair(path: Path | str, input_nc: int = 3, output_nc: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """An aligned A|B image file -> (A with `input_nc` channels, B with `output_nc`), decoded once and split
-    as `split_pair` does."""
+    as `split_pair` does.
+
+    Args:
+        path: an image holding A on its left half and B on its right.
+        input_nc: channels of A: 1 (grey) or 3 (RGB).
+        output_nc: channels of B: 1 (grey) or 3 (RGB).
+
+    Returns:
+        (A, B), each uint8 (H, width // 2, channels).
+    """
     with Image.open(path) as image:
         image = _eight_bit(image)
         a = _to_array(image, input_nc)

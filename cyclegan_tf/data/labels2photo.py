@@ -50,7 +50,15 @@ SPLITS = {"train": 0, "test": 1}
 
 
 def label_map(rng: np.random.Generator, size: int) -> np.ndarray:
-    """(size, size) class indices: sky above a random horizon, road below, then 4 to 8 random shapes."""
+    """(size, size) class indices: sky above a random horizon, road below, then 4 to 8 random shapes.
+
+    Args:
+        rng: the random generator the horizon and shapes are drawn from.
+        size: the side of the square map, in pixels.
+
+    Returns:
+        int64 (size, size) of class indices in 0..K-1 (ROAD, SIDEWALK, ...).
+    """
     image = Image.new("L", (size, size), ROAD)
     draw = ImageDraw.Draw(image)
     draw.rectangle([0, 0, size, int(rng.uniform(0.2, 0.45) * size)], fill=SKY)
@@ -81,7 +89,15 @@ def decode_labels(image: np.ndarray) -> np.ndarray:
 
 
 def render_photo(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The "photo" of a label map (the B half): class colours, stripes of random phase, shading, noise."""
+    """The "photo" of a label map (the B half): class colours, stripes of random phase, shading, noise.
+
+    Args:
+        labels: (H, W) class indices in 0..K-1.
+        rng: draws the stripes' phase and orientation, the shading direction and the noise.
+
+    Returns:
+        uint8 (H, W, 3) RGB.
+    """
     size_y, size_x = labels.shape
     yy, xx = np.mgrid[:size_y, :size_x]
     image = MEAN[labels].copy()
@@ -99,13 +115,34 @@ def render_photo(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_pair(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(label image A, photo B), both (size, size, 3) uint8."""
+    """(label image A, photo B), both (size, size, 3) uint8.
+
+    Args:
+        rng: the random generator that draws the label map and renders the photo.
+        size: the side of both images, in pixels.
+
+    Returns:
+        (A, B): A the label map in Cityscapes' palette, B its rendered photo.
+    """
     labels = label_map(rng, size)
     return render_labels(labels), render_photo(labels, rng)
 
 
 def make_paired_dataset(root: Path, size: int = 64, n_train: int = 300, n_test: int = 50, seed: int = 0) -> Path:
-    """Write train/ test/ (A|B images) and trainA/ trainB/ testA/ testB/ (the halves) under `root`."""
+    """Write train/ test/ (A|B images) and trainA/ trainB/ testA/ testB/ (the halves) under `root`.
+
+    A README.txt is written last: its presence means the dataset is complete (`ensure_dataset`).
+
+    Args:
+        root: the folder to write into; created if needed.
+        size: the side of each half, in pixels (the A|B images are 2 * size wide).
+        n_train: pairs in train/ (and images in each of trainA/ and trainB/).
+        n_test: pairs in test/ (and images in each of testA/ and testB/).
+        seed: the same seed writes the same images.
+
+    Returns:
+        `root`, as a `Path`.
+    """
     root = Path(root)
     for split, offset in SPLITS.items():
         rng = np.random.default_rng([seed, offset])

@@ -29,8 +29,14 @@ log = logging.getLogger("cyclegan_tf")
 def check_images(paths: list[Path], strict: bool = False, threads: int = 8) -> list[tuple[Path, int, int]]:
     """Decode every file once; return (path, width, height) of the good ones.
 
-    Bad files are skipped with one warning that counts them and names each, or, with `strict`,
-    stop the run with a `UserError`.
+    Args:
+        paths: image files of one folder (named in warnings and errors); not empty.
+        strict: stop the run with a `UserError` naming the bad files; otherwise they are skipped with one
+            warning that counts them and names each.
+        threads: how many files are decoded at once.
+
+    Returns:
+        (path, width, height) of each readable file, in the order of `paths`; a `UserError` if there is none.
     """
     with ThreadPoolExecutor(threads) as pool:
         checks = list(pool.map(check_image, paths))
@@ -50,7 +56,18 @@ def check_images(paths: list[Path], strict: bool = False, threads: int = 8) -> l
 
 
 def resized_size(width: int, height: int, cfg: TrainConfig) -> tuple[int, int]:
-    """(height, width) after the deterministic part of `--preprocess`, before any random crop."""
+    """(height, width) after the deterministic part of `--preprocess`, before any random crop.
+
+    Args:
+        width: the image's width, in pixels.
+        height: the image's height, in pixels.
+        cfg: gives `preprocess`, `load_size`, `crop_size`, and `netG`, whose size step the sides are rounded
+            to when nothing is cropped.
+
+    Returns:
+        (height, width) in pixels (the reverse order of the arguments); each side at least `crop_size` when
+        `--preprocess` crops.
+    """
     mode = cfg.preprocess
     if mode == "resize_and_crop":
         height, width = cfg.load_size, cfg.load_size
@@ -66,14 +83,31 @@ def resized_size(width: int, height: int, cfg: TrainConfig) -> tuple[int, int]:
 
 
 def decode_and_resize(path: tf.Tensor, size: tf.Tensor, channels: int) -> tf.Tensor:
-    """A uint8 image read with Pillow inside the pipeline, resized (bicubic) to `size` if it differs."""
+    """A uint8 image read with Pillow inside the pipeline, resized (bicubic) to `size` if it differs.
+
+    Args:
+        path: a scalar string tensor, the file's path.
+        size: int32 (height, width) to resize to.
+        channels: 1 decodes to grey, 3 to RGB.
+
+    Returns:
+        uint8 (height, width, channels).
+    """
     image = tf.numpy_function(lambda p: load_image(p.decode(), channels), [path], tf.uint8, stateful=False)
     image.set_shape([None, None, channels])
     return resize_to(image, size)
 
 
 def resize_to(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """A uint8 image resized (bicubic, antialiased) to `size` (height, width), or as it is if it has that size."""
+    """A uint8 image resized (bicubic, antialiased) to `size` (height, width), or as it is if it has that size.
+
+    Args:
+        image: uint8 (H, W, C).
+        size: int32 (height, width).
+
+    Returns:
+        uint8 (height, width, C).
+    """
 
     def resize():
         resized = tf.image.resize(image, size, method="bicubic", antialias=True)
@@ -140,7 +174,16 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
 
 
 def unpaired_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
-    """Batches of (A, B) from `root/trainA` and `root/trainB`, each domain shuffled on its own."""
+    """Batches of (A, B) from `root/trainA` and `root/trainB`, each domain shuffled on its own.
+
+    Args:
+        root: the dataset folder, holding trainA/ and trainB/.
+        cfg: the training options (preprocessing, channels, batch size, seed; B is shuffled with `seed` + 1).
+
+    Returns:
+        Batches of float32 in [-1, 1], repeated forever; an epoch is max(|A|, |B|) / batch size steps (rounded
+        up); `counts` is {"A": |A|, "B": |B|}.
+    """
     root = Path(root)
     _check_crop_size(cfg)
     seed_b = None if cfg.seed is None else cfg.seed + 1
@@ -167,7 +210,17 @@ def _check_batchable(shape: tuple[int, int] | None, cfg: TrainConfig) -> None:
 
 
 def decode_pair(path: tf.Tensor, size: tf.Tensor, input_nc: int, output_nc: int) -> tf.Tensor:
-    """An A|B image read with Pillow, split, each half resized to `size`: (H, W, input_nc + output_nc) uint8."""
+    """An A|B image read with Pillow, split, each half resized to `size`: (H, W, input_nc + output_nc) uint8.
+
+    Args:
+        path: a scalar string tensor, the A|B file's path.
+        size: int32 (height, width) each half is resized to.
+        input_nc: channels of A (1 or 3).
+        output_nc: channels of B (1 or 3).
+
+    Returns:
+        uint8 (height, width, input_nc + output_nc): A's channels, then B's.
+    """
     a, b = tf.numpy_function(lambda p: load_pair(p.decode(), input_nc, output_nc), [path], (tf.uint8, tf.uint8),
                              stateful=False)
     a.set_shape([None, None, input_nc])
@@ -180,7 +233,15 @@ def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
 
     A has `--input-nc` channels, B `--output-nc`; each half is scaled as `--preprocess` says (sizes computed
     on the half), and one random crop and flip act on both halves of a pair (they are stacked on the channel
-    axis through `_image_pipeline`). With `--direction BtoA` the batch is (B, A).
+    axis through `_image_pipeline`).
+
+    Args:
+        root: the dataset folder, holding train/ of A|B images (A on the left half).
+        cfg: the training options; with `--direction BtoA` the batch is (B, A).
+
+    Returns:
+        Batches of float32 in [-1, 1], repeated forever; an epoch is pairs / batch size steps (rounded up);
+        `counts` is {"pairs": n}.
     """
     _check_crop_size(cfg)
     folder = Path(root) / "train"
@@ -200,5 +261,13 @@ def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
 
 
 def training_data(root: Path, cfg: TrainConfig) -> TrainingData:
-    """The training batches of `cfg.model`: aligned pairs for pix2pix, unpaired domains for CycleGAN."""
+    """The training batches of `cfg.model`: aligned pairs for pix2pix, unpaired domains for CycleGAN.
+
+    Args:
+        root: the dataset folder: train/ of A|B images for pix2pix, trainA/ and trainB/ for CycleGAN.
+        cfg: the training options; `cfg.model` picks the layout.
+
+    Returns:
+        The batches (float32 in [-1, 1], repeated forever), the steps of an epoch, the image shape and counts.
+    """
     return aligned_dataset(root, cfg) if cfg.model == "pix2pix" else unpaired_dataset(root, cfg)

@@ -80,7 +80,15 @@ REGISTRY: dict[str, DatasetInfo] = _registry()  # by key: NAME, or pix2pix/NAME 
 
 
 def lookup(name: str, kind: str | None = None) -> DatasetInfo | None:
-    """The registry entry for `name` ("facades" or "pix2pix/facades") of `kind` (None: any, unpaired first)."""
+    """The registry entry for `name` ("facades" or "pix2pix/facades") of `kind` (None: any, unpaired first).
+
+    Args:
+        name: a registry name; "pix2pix/NAME" names the pix2pix server's entry exactly.
+        kind: "unpaired", "aligned" or "single", or None for any; an unknown kind is a `UserError`.
+
+    Returns:
+        The entry, or None when the registry has no such name of that kind.
+    """
     if kind is not None and kind not in KINDS:
         raise UserError(f"unknown dataset kind {kind!r}: one of {', '.join(KINDS)}")
     if name in REGISTRY and REGISTRY[name].name != name:  # "pix2pix/NAME" names one entry exactly
@@ -105,7 +113,16 @@ def data_root(data_dir: str | Path | None = None) -> Path:
 
 
 def dataset_folder(name: str, data_dir: str | Path | None = None, kind: str | None = "unpaired") -> Path:
-    """Where dataset `name` of `kind` lives (downloaded or placed by hand), whether or not it is there yet."""
+    """Where dataset `name` of `kind` lives (downloaded or placed by hand), whether or not it is there yet.
+
+    Args:
+        name: a dataset name, registered or not.
+        data_dir: the data dir; None: $CYCLEGAN_TF_DATA, else the cache folder (`default_data_dir`).
+        kind: "unpaired", "aligned" (kept under `pix2pix/`) or "single"; None: the name's own, unpaired first.
+
+    Returns:
+        `<data dir>/NAME`, or `<data dir>/pix2pix/NAME` for aligned datasets.
+    """
     info = lookup(name, kind)
     if info is not None:
         return data_root(data_dir) / info.key
@@ -115,17 +132,41 @@ def dataset_folder(name: str, data_dir: str | Path | None = None, kind: str | No
 
 
 def archive_path(info: DatasetInfo, data_dir: str | Path | None = None) -> Path:
-    """Where the archive is downloaded to (and deleted from after extraction, unless kept)."""
+    """Where the archive is downloaded to (and deleted from after extraction, unless kept).
+
+    Args:
+        info: the registry entry.
+        data_dir: the data dir; None: the default (`default_data_dir`).
+
+    Returns:
+        `<data dir>/.downloads/<archive name>`.
+    """
     return data_root(data_dir) / DOWNLOADS / info.archive_name
 
 
 def is_complete(folder: Path, kind: str) -> bool:
-    """A dataset folder is usable once its first split exists (downloads appear there by one rename)."""
+    """A dataset folder is usable once its first split exists (downloads appear there by one rename).
+
+    Args:
+        folder: the dataset's folder.
+        kind: "unpaired" (needs trainA/), "aligned" or "single" (need train/).
+
+    Returns:
+        Whether that first split folder exists.
+    """
     return (folder / LAYOUTS[kind][0]).is_dir()
 
 
 def manual_steps(info: DatasetInfo, folder: Path) -> str:
-    """Cityscapes' licence forbids redistribution: how to make the dataset by hand, as the reference says."""
+    """Cityscapes' licence forbids redistribution: how to make the dataset by hand, as the reference says.
+
+    Args:
+        info: the registry entry of a dataset that cannot be downloaded automatically.
+        folder: where the prepared dataset must be put.
+
+    Returns:
+        The instructions, as one message.
+    """
     if info.kind == "aligned":
         result = f"put its train/ and val/ folders (A|B images) in {folder}"
     else:
@@ -138,7 +179,16 @@ def manual_steps(info: DatasetInfo, folder: Path) -> str:
 
 
 def placement_hint(info: DatasetInfo, folder: Path, url: str) -> str:
-    """How to get the data without this tool: one sentence for every network error."""
+    """How to get the data without this tool: one sentence for every network error.
+
+    Args:
+        info: the registry entry (its kind says which folders to put in place).
+        folder: where the data must be put.
+        url: the archive's URL, to download elsewhere.
+
+    Returns:
+        The sentence, to append to the error message.
+    """
     return (f"Check the connection, or use a mirror ({MIRROR_ENV}=URL or --mirror URL), or place the data by hand at "
             f"{folder}: download {url} elsewhere, unpack it and put its {LAYOUTS[info.kind][1]} there "
             "(or train with --dataroot DIR)")
@@ -149,7 +199,20 @@ def resolve_dataset(name: str, data_dir: str | Path | None = None, kind: str | N
                     keep_archive: bool = False, progress: bool | None = None) -> Path:
     """The folder of dataset `name`, downloading and extracting it on first use (a cached one makes no request).
 
-    `kind`: "unpaired" for CycleGAN (the default), "aligned" for pix2pix, None for whichever the name has.
+    The generated datasets (`demo`, `labels2photo_demo`) are made on first use instead.
+
+    Args:
+        name: a registry name ("facades", "pix2pix/facades"), a generated one, or any folder name in the data dir.
+        data_dir: the data dir; None: $CYCLEGAN_TF_DATA, else the cache folder (`default_data_dir`).
+        kind: "unpaired" for CycleGAN (the default), "aligned" for pix2pix, None for whichever the name has.
+        download: download a missing dataset; False: a `UserError` saying how to download it.
+        mirror: replaces the reference's server in the URL; None: $CYCLEGAN_TF_MIRROR, else the reference's.
+        timeout: seconds to wait for the server (see `fetch`).
+        keep_archive: keep the downloaded archive in `<data dir>/.downloads` after extracting it.
+        progress: a progress bar on stderr; None: when stderr is a terminal.
+
+    Returns:
+        The dataset's folder, complete.
     """
     if name == DEMO:
         folder = data_root(data_dir) / DEMO

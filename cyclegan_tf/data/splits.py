@@ -43,7 +43,15 @@ class TestImages:
 
 def split_folder(root: Path, domain: str = "") -> tuple[Path, str]:
     """`test<domain>/` of a dataroot, or, when it is missing or empty, `val<domain>/` (the aligned sets'
-    held-out split) or `train<domain>/` (with a warning)."""
+    held-out split) or `train<domain>/` (with a warning).
+
+    Args:
+        root: the dataroot.
+        domain: "A" or "B" for a CycleGAN's folders; "" for pix2pix's test/ of A|B images.
+
+    Returns:
+        (folder, split name: "test", "val" or "train"); a `UserError` when none of them holds files.
+    """
     for split in ("test", "val", "train"):
         folder = Path(root) / f"{split}{domain}"
         if folder.is_dir() and any(folder.iterdir()):
@@ -54,13 +62,32 @@ def split_folder(root: Path, domain: str = "") -> tuple[Path, str]:
 
 
 def load_split(folder: Path, channels: int, max_images: int | None = None) -> list[np.ndarray]:
-    """The images of a split folder (the first `max_images` by name) as uint8 arrays."""
+    """The images of a split folder (the first `max_images` by name) as uint8 arrays.
+
+    Args:
+        folder: the split folder (its images, not its subfolders).
+        channels: 1 decodes to grey, 3 to RGB.
+        max_images: None (or 0) loads all.
+
+    Returns:
+        uint8 (H, W, channels) arrays, sorted by file name.
+    """
     return [load_image(path, channels) for path in list_images(folder, max_images)]
 
 
 def test_images(config: TrainConfig, root: Path, direction: str, max_images: int | None = None) -> TestImages:
     """The test images of one direction of a run: pix2pix's A|B pairs split (`--direction BtoA` swaps them),
-    a CycleGAN's source and target domain folders."""
+    a CycleGAN's source and target domain folders.
+
+    Args:
+        config: the run's configuration (model and channel counts).
+        root: the dataroot.
+        direction: "AtoB" (inputs from A, targets from B) or "BtoA".
+        max_images: the first this many images by name; None (or 0) for all.
+
+    Returns:
+        The inputs (uint8) and, decoded on first use, the targets, with where they come from.
+    """
     if config.model == "pix2pix":
         folder, split = split_folder(root)
         pairs = [load_pair(path, config.input_nc, config.output_nc) for path in list_images(folder, max_images)]

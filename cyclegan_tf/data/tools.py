@@ -103,7 +103,15 @@ class InspectReport:
 
 
 def detect_layout(root: Path, kind: str = "auto") -> tuple[str, list[str]]:
-    """(kind, split folder names) of a dataset folder; "folder" with ["."] for a plain folder of images."""
+    """(kind, split folder names) of a dataset folder; "folder" with ["."] for a plain folder of images.
+
+    Args:
+        root: the dataset folder; a `UserError` if it is missing, or holds neither split folders nor images.
+        kind: "auto" tries unpaired, then aligned; "unpaired" or "aligned" looks only for that layout.
+
+    Returns:
+        (kind, the split folders present plus any missing training split, in the layout's order).
+    """
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"folder not found: {root}")
@@ -150,7 +158,17 @@ def _examine(path: Path) -> tuple[ImageCheck, str]:
 
 def inspect_dataset(root: Path | str, crop_size: int = 256, kind: str = "auto",
                     on_item: OnItem = None) -> InspectReport:
-    """Check every file of a dataset folder; `kind`: auto, unpaired, aligned (A|B images)."""
+    """Check every file of a dataset folder; `kind`: auto, unpaired, aligned (A|B images).
+
+    Args:
+        root: the dataset folder, or a plain folder of images.
+        crop_size: images (or A|B halves) smaller than this, in pixels, get a warning.
+        kind: "auto" (from the folders present), "unpaired" or "aligned".
+        on_item: called with (done, total) after each file is checked; None for nothing.
+
+    Returns:
+        Counts per split, size and mode histograms, duplicate groups and the problems, errors first.
+    """
     root = Path(root)
     kind, names = detect_layout(root, kind)
     splits = [SplitReport(name, root / name) for name in names]
@@ -227,7 +245,15 @@ def _problems(root: Path, kind: str, splits: list[SplitReport], duplicates: list
 
 
 def format_report(report: InspectReport, limit: int = 20) -> list[str]:
-    """The report as text lines; each list of files is cut at `limit` lines (0 = no limit)."""
+    """The report as text lines; each list of files is cut at `limit` lines (0 = no limit).
+
+    Args:
+        report: what `inspect_dataset` found.
+        limit: the most files listed under each problem; 0 lists all.
+
+    Returns:
+        The lines, without newlines.
+    """
     lines = [f"{report.root} ({report.kind}{' dataset' if report.kind != 'folder' else ' of images'})"]
     lines.append(f"  {'split':<8} {'images':>7} {'unreadable':>10} {'ignored':>8}")
     for s in report.splits:
@@ -301,6 +327,16 @@ def combine(a: Path | str, b: Path | str, out: Path | str, overwrite: bool = Fal
 
     If A and B hold subfolders instead of images (train/ val/ test/), each common one is combined into the
     same subfolder of `out`, as the reference's combine_A_and_B.py does.
+
+    Args:
+        a: the folder of A images (the left halves).
+        b: the folder of B images, matched to A's by file name without extension.
+        out: the output folder; must be outside `a` and `b`. PNG and JPEG keep A's extension, others become PNG.
+        overwrite: replace existing output files; otherwise any existing one is a `UserError` before any work.
+        on_item: called with (done, total) after each pair; None for nothing.
+
+    Returns:
+        The files written, the names found in only one folder, the ambiguous stems and the failures.
     """
     a, b, out = Path(a), Path(b), Path(out)
     _check_distinct([a, b], out, "--out")
@@ -359,7 +395,12 @@ def _combine_pair(job: tuple[Path, Path, Path]) -> tuple[Path, str]:
 
 def save_atomic(image: Image.Image, target: Path) -> None:
     """Save in the format of `target`'s extension so that an interrupted run never leaves a half-written image
-    under the final name."""
+    under the final name.
+
+    Args:
+        image: the image; converted to RGB for JPEG when its mode is neither RGB nor L.
+        target: the file to write, in the format its extension names (PNG if Pillow knows none); JPEG at quality 95.
+    """
     fmt = Image.registered_extensions().get(target.suffix.lower(), "PNG")
     options = {"quality": 95} if fmt == "JPEG" else {}
     if fmt == "JPEG" and image.mode not in ("RGB", "L"):
@@ -382,7 +423,16 @@ RESIZE_MODES = ("cover", "fit")
 
 
 def resized(image: Image.Image, size: int, mode: str = "cover") -> Image.Image:
-    """cover: scale so the image covers size x size, then centre-crop; fit: scale to fit inside, keep aspect."""
+    """cover: scale so the image covers size x size, then centre-crop; fit: scale to fit inside, keep aspect.
+
+    Args:
+        image: the image to resize (bicubic).
+        size: the side of the square, in pixels.
+        mode: "cover" or "fit"; anything else is a `UserError`.
+
+    Returns:
+        A new image: size x size for cover, at most that for fit.
+    """
     if mode == "cover":
         return ImageOps.fit(image, (size, size), Image.BICUBIC, centering=(0.5, 0.5))
     if mode == "fit":
@@ -391,7 +441,15 @@ def resized(image: Image.Image, size: int, mode: str = "cover") -> Image.Image:
 
 
 def resize_plan(src: Path | str, dst: Path | str) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """(source, target) of every image below `src` (names and subfolders kept), and the other files."""
+    """(source, target) of every image below `src` (names and subfolders kept), and the other files.
+
+    Args:
+        src: a folder (searched recursively, hidden files left out), or a single image file.
+        dst: the output folder; must be outside `src`.
+
+    Returns:
+        ([(image under `src`, its path under `dst`)], [the non-image files]); a `UserError` if there is no image.
+    """
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         if src.is_file() and is_image_name(src):
@@ -407,7 +465,19 @@ def resize_plan(src: Path | str, dst: Path | str) -> tuple[list[tuple[Path, Path
 
 def resize_images(src: Path | str, dst: Path | str, size: int, mode: str = "cover", overwrite: bool = False,
                   on_item: OnItem = None) -> ResizeResult:
-    """A copy of every image below `src` at `dst`, same relative names, resized by `mode` to `size`."""
+    """A copy of every image below `src` at `dst`, same relative names, resized by `mode` to `size`.
+
+    Args:
+        src: a folder (searched recursively), or a single image file.
+        dst: the output folder; must be outside `src`.
+        size: the side of the square, in pixels; at least 1.
+        mode: "cover" (fill and centre-crop) or "fit" (fit inside, keep the aspect ratio).
+        overwrite: replace existing output files; otherwise any existing one is a `UserError` before any work.
+        on_item: called with (done, total) after each image; None for nothing.
+
+    Returns:
+        The files written, the failures ("path: reason") and the non-image files skipped.
+    """
     if size < 1:
         raise UserError("--size must be at least 1")
     resized(Image.new("L", (1, 1)), 1, mode)  # an unknown mode fails before any work

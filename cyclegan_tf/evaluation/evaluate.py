@@ -168,7 +168,20 @@ def _mean_l1_psnr(images: list[np.ndarray], others: list[np.ndarray]) -> tuple[f
 def score_direction(direction: str, images: TestImages, forward: Translator, back: Translator | None,
                     extractor: FeatureExtractor | None, max_images: int | None) -> DirectionMetrics:
     """The scores of one direction: cycle L1/PSNR when `back` translates the other way, L1/PSNR to the targets
-    of paired images, FID/KID with an `extractor`."""
+    of paired images, FID/KID with an `extractor`.
+
+    Args:
+        direction: "AtoB" or "BtoA", recorded in the result.
+        images: the test inputs and target images of that direction.
+        forward: translates the inputs (uint8 in, uint8 out).
+        back: translates the other way, for the cycle scores; None leaves them out.
+        extractor: computes the features for FID and KID; None leaves them out.
+        max_images: the image limit the test images were loaded with; part of the key the real images'
+            features are kept under.
+
+    Returns:
+        The scores; those that do not apply are None.
+    """
     fakes = [forward(image) for image in images.inputs]
     metrics = DirectionMetrics(direction, len(fakes), images.split)
     if back is not None:
@@ -191,9 +204,20 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
     """Score a run's generators ({direction: generator}, see `models.registry.model_generators`) on a dataroot's
     test split: {direction: DirectionMetrics, "demo_score": ...}.
 
-    `directions` default to all of `generators`. Cycle scores need the generator of the other direction too;
-    without an `extractor`, FID and KID are left out (None). `dataroot`: the one the user gave instead of the
-    run's own, which turns the embedded datasets' exact scores off.
+    Cycle scores need the generator of the other direction too.
+
+    Args:
+        generators: {direction: generator} of the run.
+        config: the run's configuration (model, channels, `netG`, dataset).
+        root: the dataroot whose test split is scored.
+        directions: the directions to score; None: all of `generators`.
+        extractor: computes the features for FID and KID; None leaves them out (None).
+        max_images: the first this many test images by name; None for all.
+        dataroot: the one the user gave instead of the run's own, which turns the embedded datasets' exact
+            scores off.
+
+    Returns:
+        {direction: DirectionMetrics}, plus "demo_score" (mean IoU, %) on the demo dataset.
     """
     translators = {d: Translator(g, config.netG) for d, g in generators.items()}
     out: dict[str, Any] = {}
@@ -220,9 +244,18 @@ def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = N
                  save: bool = True, features: bool = True) -> Evaluation:
     """Evaluate a run directory's checkpoint (latest, or of `epoch`) on its dataroot's test split.
 
-    `direction`: "AtoB", "BtoA", or "both" (every direction the run translates: one for pix2pix).
-    `feature_extractor` is a Keras model file, a `FeatureExtractor`, or None for InceptionV3; `features=False`
-    skips FID and KID. With `save`, the result is written to `<run>/eval/epoch_NNN.json`.
+    Args:
+        run: a run directory (or a checkpoint).
+        direction: "AtoB", "BtoA", or "both" (every direction the run translates: one for pix2pix).
+        epoch: the checkpoint of this epoch; None: the latest.
+        feature_extractor: a Keras model file, a `FeatureExtractor`, or None for InceptionV3.
+        dataroot: test data instead of the run's own (turns the embedded datasets' exact scores off).
+        max_images: the first this many test images by name; None for all.
+        save: write the result to `<run>/eval/epoch_NNN.json`.
+        features: False skips FID and KID (and loading a feature extractor).
+
+    Returns:
+        The scores of each direction, with the checkpoint's epoch and step.
     """
     if direction not in (*DIRECTIONS, "both"):
         raise UserError(f"direction must be AtoB, BtoA or both, not {direction!r}")

@@ -28,7 +28,16 @@ Translate = Callable[[np.ndarray], np.ndarray]
 
 def score_translation(source: np.ndarray, output: np.ndarray, source_style: int) -> tuple[float, float]:
     """(style accuracy, IoU) of one demo translation out of `source_style` (`demo.A_CLASS` or `demo.B_CLASS`) into
-    the other style."""
+    the other style.
+
+    Args:
+        source: the input image, uint8 RGB (H, W, 3).
+        output: its translation, uint8 RGB of the same size.
+        source_style: the input's style: `demo.A_CLASS` or `demo.B_CLASS`.
+
+    Returns:
+        (style accuracy, IoU), fractions in [0, 1]; 0 where the source has no object pixels.
+    """
     target_style = demo.B_CLASS if source_style == demo.A_CLASS else demo.A_CLASS
     objects = demo.classify(source) == source_style
     restyled = demo.classify(output) == target_style
@@ -38,13 +47,30 @@ def score_translation(source: np.ndarray, output: np.ndarray, source_style: int)
 
 
 def score_direction(pairs: list[tuple[np.ndarray, np.ndarray]], source_style: int) -> dict[str, float]:
-    """Mean style accuracy and IoU (percent) over (source, output) pairs of one demo direction."""
+    """Mean style accuracy and IoU (percent) over (source, output) pairs of one demo direction.
+
+    Args:
+        pairs: (source, output) uint8 RGB images; not empty.
+        source_style: the sources' style: `demo.A_CLASS` or `demo.B_CLASS`.
+
+    Returns:
+        {"style_accuracy": percent, "iou": percent}.
+    """
     scores = np.array([score_translation(s, o, source_style) for s, o in pairs]) * 100
     return {"style_accuracy": float(scores[:, 0].mean()), "iou": float(scores[:, 1].mean())}
 
 
 def demo_score(translators: dict[str, Translate], root: Path, limit: int | None = None) -> dict[str, Any]:
-    """Translate the demo's test split both ways and score it: {direction: {"iou", "style_accuracy"}, "score"}."""
+    """Translate the demo's test split both ways and score it: {direction: {"iou", "style_accuracy"}, "score"}.
+
+    Args:
+        translators: {"AtoB": translate, "BtoA": translate}, each uint8 image -> uint8 image.
+        root: the demo dataset's folder (testA/ and testB/).
+        limit: the first this many test images of each domain; None for all.
+
+    Returns:
+        The scores in percent; "score" is the mean IoU of both directions.
+    """
     scores: dict[str, Any] = {}
     for direction, folder, style in (("AtoB", "testA", demo.A_CLASS), ("BtoA", "testB", demo.B_CLASS)):
         translate = translators[direction]
@@ -55,30 +81,74 @@ def demo_score(translators: dict[str, Translate], root: Path, limit: int | None 
 
 
 def test_pairs(root: Path, split: str = "test", limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(label image A, photo B) of each A|B file of `root/split` of labels2photo_demo, as uint8 RGB arrays."""
+    """(label image A, photo B) of each A|B file of `root/split` of labels2photo_demo, as uint8 RGB arrays.
+
+    Args:
+        root: the labels2photo_demo folder.
+        split: "train" or "test".
+        limit: the first this many files by name; None for all.
+
+    Returns:
+        The (A, B) pairs, sorted by file name.
+    """
     return [load_pair(path) for path in list_images(Path(root) / split, limit)]
 
 
 def labels2photo_score(translate: Translate, root: Path, split: str = "test", limit: int | None = None) -> FcnScore:
-    """FCN-score of a labels -> photo translation (pix2pix AtoB, or a CycleGAN's G_AB) on labels2photo_demo."""
+    """FCN-score of a labels -> photo translation (pix2pix AtoB, or a CycleGAN's G_AB) on labels2photo_demo.
+
+    Args:
+        translate: a label image -> photo function, uint8 RGB in and out.
+        root: the labels2photo_demo folder.
+        split: "train" or "test".
+        limit: the first this many pairs by name; None for all.
+
+    Returns:
+        The FCN-score, with the dataset's exact segmenter.
+    """
     return fcn_score(((labels2photo.decode_labels(a), translate(a)) for a, _ in test_pairs(root, split, limit)),
                      labels2photo.segment, labels2photo.K)
 
 
 def identity_score(root: Path, split: str = "test") -> FcnScore:
     """The label map copied as the "photo": the floor a translation must beat (road and sky labels are near
-    their photo colours, so copying already places those)."""
+    their photo colours, so copying already places those).
+
+    Args:
+        root: the labels2photo_demo folder.
+        split: "train" or "test".
+
+    Returns:
+        The FCN-score of copying.
+    """
     return labels2photo_score(lambda labels: labels, root, split)
 
 
 def ground_truth_score(root: Path, split: str = "test") -> FcnScore:
-    """The segmenter on the real photos: the ceiling of every run (the paper's "ground truth" row)."""
+    """The segmenter on the real photos: the ceiling of every run (the paper's "ground truth" row).
+
+    Args:
+        root: the labels2photo_demo folder.
+        split: "train" or "test".
+
+    Returns:
+        The FCN-score of the real photos.
+    """
     return fcn_score(((labels2photo.decode_labels(a), b) for a, b in test_pairs(root, split)), labels2photo.segment,
                      labels2photo.K)
 
 
 def on_dataset(config: TrainConfig, name: str, dataroot: str | Path | None = None) -> bool:
-    """Whether a run is evaluated on the embedded dataset `name`: trained on it by name and not pointed elsewhere."""
+    """Whether a run is evaluated on the embedded dataset `name`: trained on it by name and not pointed elsewhere.
+
+    Args:
+        config: the run's configuration.
+        name: an embedded dataset's name (`demo.NAME`, `labels2photo.NAME`).
+        dataroot: a folder the user gave instead of the run's own; any value makes the answer False.
+
+    Returns:
+        True when the run's `--dataset` is `name` and neither it nor the user gave a dataroot.
+    """
     return config.dataset == name and not config.dataroot and not dataroot
 
 
@@ -123,6 +193,15 @@ def exact_scores(translators: dict[str, Translate], config: TrainConfig, root: P
 
 
 def model_exact_scores(model, config: TrainConfig, root: Path) -> ExactScores:
-    """`exact_scores` of a model in training (or just trained), e.g. `train`'s result: `TrainResult.model`."""
+    """`exact_scores` of a model in training (or just trained), e.g. `train`'s result: `TrainResult.model`.
+
+    Args:
+        model: a built CycleGAN or pix2pix model.
+        config: the run's configuration.
+        root: the folder of the dataset the run was trained on.
+
+    Returns:
+        The exact scores, None where the dataset has none.
+    """
     translators = {d: Translator(g, config.netG) for d, g in model_generators(model, config).items()}
     return exact_scores(translators, config, root)

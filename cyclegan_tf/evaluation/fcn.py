@@ -18,7 +18,16 @@ from cyclegan_tf.errors import UserError
 
 
 def confusion(labels: np.ndarray, predicted: np.ndarray, k: int) -> np.ndarray:
-    """k x k counts: row = true class, column = predicted class."""
+    """k x k counts: row = true class, column = predicted class.
+
+    Args:
+        labels: the true class indices, ints in [0, k), any shape.
+        predicted: the predicted class indices, of the same shape.
+        k: the number of classes.
+
+    Returns:
+        int64 (k, k) pixel counts.
+    """
     return np.bincount(np.asarray(labels).ravel() * k + np.asarray(predicted).ravel(), minlength=k * k).reshape(k, k)
 
 
@@ -97,7 +106,15 @@ def keras_segmenter(path: str | Path) -> Callable[[np.ndarray], np.ndarray]:
 
 def labels_from_image(image: np.ndarray, palette: np.ndarray | None = None) -> np.ndarray:
     """Class indices of a label map: a one-channel image of class ids, or, with `palette` ((K, 3) RGB colours),
-    a colour label map (nearest palette colour)."""
+    a colour label map (nearest palette colour).
+
+    Args:
+        image: a label map, (H, W) or (H, W, C).
+        palette: (K, 3) RGB colours, one per class; None: the first channel holds the class ids.
+
+    Returns:
+        int64 (H, W) class indices.
+    """
     image = np.asarray(image)
     if palette is None:
         return image[..., 0].astype(np.int64) if image.ndim == 3 else image.astype(np.int64)

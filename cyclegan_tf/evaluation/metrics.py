@@ -18,6 +18,13 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
 
     sigma1 @ sigma2 is similar to the symmetric PSD matrix sqrt(sigma1) @ sigma2 @ sqrt(sigma1), so its
     eigenvalues are real and non-negative and the trace of its square root is the sum of their square roots.
+
+    Args:
+        sigma1: a (d, d) covariance matrix (symmetric positive semi-definite).
+        sigma2: another (d, d) covariance matrix.
+
+    Returns:
+        The trace, >= 0.
     """
     root = _sqrt_psd(np.asarray(sigma1, np.float64))
     middle = root @ np.asarray(sigma2, np.float64) @ root
@@ -25,7 +32,17 @@ def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
-    """||mu1 - mu2||^2 + tr(sigma1 + sigma2 - 2 sqrtm(sigma1 sigma2)): the Frechet distance of two Gaussians."""
+    """||mu1 - mu2||^2 + tr(sigma1 + sigma2 - 2 sqrtm(sigma1 sigma2)): the Frechet distance of two Gaussians.
+
+    Args:
+        mu1: the (d,) mean of the first Gaussian.
+        sigma1: its (d, d) covariance.
+        mu2: the (d,) mean of the second Gaussian.
+        sigma2: its (d, d) covariance.
+
+    Returns:
+        The distance, clipped at 0 against rounding.
+    """
     diff = np.asarray(mu1, np.float64) - np.asarray(mu2, np.float64)
     value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt_product(sigma1, sigma2)
     return float(max(value, 0.0))
@@ -38,6 +55,13 @@ def fid(features1: np.ndarray, features2: np.ndarray) -> float:
     covariances have rank n - 1 and tr(sqrtm(S1 S2)) is the nuclear norm of C1 C2^T, C = centred rows /
     sqrt(n - 1): the nonzero eigenvalues of S1 S2 = C1^T C1 C2^T C2 are those of (C1 C2^T)(C1 C2^T)^T. That
     is an (n1 x n2) singular-value problem instead of two (d x d) eigenproblems.
+
+    Args:
+        features1: (n1, d) features, e.g. of the translations; at least 2 rows.
+        features2: (n2, d) features, e.g. of the real target images; at least 2 rows.
+
+    Returns:
+        The FID, >= 0 (lower is more alike).
     """
     x, y = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
     if len(x) < 2 or len(y) < 2:
@@ -55,8 +79,15 @@ def kid(features1: np.ndarray, features2: np.ndarray, subsets: int = 100, subset
         seed: int = 0) -> tuple[float, float]:
     """KID (Binkowski et al. 2018): the unbiased MMD^2 with the kernel k(x, y) = (x.y / d + 1)^3.
 
-    Averaged over `subsets` random subsets of min(subset_size, n1, n2) rows each side (drawn without
-    replacement, seeded); returns (mean, standard deviation over subsets).
+    Args:
+        features1: (n1, d) features; at least 2 rows.
+        features2: (n2, d) features; at least 2 rows.
+        subsets: how many random subsets the estimate is averaged over (1 when a subset would be all of both sets).
+        subset_size: rows drawn without replacement from each side per subset, at most min(n1, n2).
+        seed: seeds the draws, so the same features give the same KID.
+
+    Returns:
+        (mean, standard deviation over subsets).
     """
     x, y = np.asarray(features1, np.float64), np.asarray(features2, np.float64)
     m = min(subset_size, len(x), len(y))
@@ -77,11 +108,27 @@ def kid(features1: np.ndarray, features2: np.ndarray, subsets: int = 100, subset
 
 
 def psnr(image1: np.ndarray, image2: np.ndarray) -> float:
-    """Peak signal-to-noise ratio (dB) of two uint8 images; identical images give 100 dB rather than infinity."""
+    """Peak signal-to-noise ratio (dB) of two uint8 images; identical images give 100 dB rather than infinity.
+
+    Args:
+        image1: uint8 image, any shape.
+        image2: uint8 image of the same shape.
+
+    Returns:
+        The PSNR in dB, at most 100.
+    """
     mse = np.mean((np.asarray(image1, np.float64) - np.asarray(image2, np.float64)) ** 2)
     return float(min(100.0, 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))))
 
 
 def l1(image1: np.ndarray, image2: np.ndarray) -> float:
-    """Mean absolute difference of two uint8 images in the model's [-1, 1] units."""
+    """Mean absolute difference of two uint8 images in the model's [-1, 1] units.
+
+    Args:
+        image1: uint8 image, any shape.
+        image2: uint8 image of the same shape.
+
+    Returns:
+        The mean |image1 - image2| / 127.5, in [0, 2].
+    """
     return float(np.mean(np.abs(np.asarray(image1, np.float64) - np.asarray(image2, np.float64))) / 127.5)

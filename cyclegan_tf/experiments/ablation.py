@@ -112,7 +112,20 @@ def slug(text: str) -> str:
 def run_variant(table: Table, variant: Variant, epochs: int, data_dir: str | Path | None, work_dir: Path,
                 verbose: int = 0, max_pairs: int | None = None, seed: int = 0) -> Row:
     """Train one configuration from scratch with `seed` (its old run directory is replaced) and score it.
-    `max_pairs`: train on the first pairs only (a quick check; the tables use all 300)."""
+
+    Args:
+        table: the table the configuration belongs to (its model and the options of every run).
+        variant: the configuration: its options over the dataset's preset.
+        epochs: training epochs: half (rounded up) at the full learning rate, the rest with it decaying.
+        data_dir: the data dir holding labels2photo_demo (generated if missing); None: the default.
+        work_dir: the folder the run directory is written under.
+        verbose: the trainer's verbosity (0: quiet).
+        max_pairs: train on the first pairs only (a quick check; the tables use all 300); None for all.
+        seed: the training seed; a nonzero seed is added to the run's name.
+
+    Returns:
+        The row of one seed: its FCN-score, training steps and wall-clock seconds.
+    """
     # TensorFlow: imported when a run starts
     from cyclegan_tf.config import make_config
     from cyclegan_tf.evaluation.exact import model_exact_scores
@@ -137,8 +150,20 @@ def run_ablation(kind: str, epochs: int = 6, data_dir: str | Path | None = None,
     """Every table of `kind` ("pix2pix" or "cyclegan"): each configuration trained with seeds 0 .. `seeds` - 1
     and scored; a row holds the scores of every seed.
 
-    Runs go to `work_dir` (default: <data dir>/../ablation-runs). A configuration shared by two tables
-    (L1+cGAN with the 70x70 PatchGAN) is trained once.
+    A configuration shared by two tables (L1+cGAN with the 70x70 PatchGAN) is trained once.
+
+    Args:
+        kind: "pix2pix" or "cyclegan".
+        epochs: training epochs of every run; at least 1.
+        data_dir: the data dir holding labels2photo_demo (generated if missing); None: the default.
+        work_dir: where the runs go; None: <data dir>/../ablation-runs.
+        verbose: the trainer's verbosity (0: quiet).
+        on_row: called with (table, row) as each configuration finishes; None for nothing.
+        max_pairs: train on the first pairs only (a quick check); None for all.
+        seeds: how many seeds each configuration is trained with; at least 1.
+
+    Returns:
+        (table, its rows) for each table of `kind`.
     """
     if kind not in TABLES:
         raise UserError(f"ablation must be one of {', '.join(TABLES)}, not {kind!r}")
@@ -178,7 +203,18 @@ def markdown(results: list[tuple[Table, list[Row]]], ground_truth: FcnScore | No
              command: str = "", seconds: float | None = None, identity: FcnScore | None = None) -> str:
     """The tables as Markdown: ours (per-pixel acc. / per-class acc. / class IoU, the mean over seeds, and each
     seed's class IoU when there are several) beside the paper's, with the floor (`identity`: the label map
-    copied) and the ceiling (`ground_truth`: the real photos) when given."""
+    copied) and the ceiling (`ground_truth`: the real photos) when given.
+
+    Args:
+        results: what `run_ablation` returns.
+        ground_truth: the segmenter's score on the real photos, a row of every table; None leaves it out.
+        command: the command that made the tables, named under them; "" leaves the line out.
+        seconds: the wall-clock time the tables took, given in minutes after `command`; None leaves it out.
+        identity: the score of copying the label map, a row of every table; None leaves it out.
+
+    Returns:
+        The Markdown text, ending with a newline.
+    """
     lines = []
     for table, rows in results:
         seeds = max(len(row.scores) for row in rows)
@@ -215,13 +251,31 @@ def bounds(data_dir: str | Path | None = None) -> tuple[FcnScore, FcnScore]:
 
 
 def command_line(kind: str, epochs: int, seeds: int = 1, max_pairs: int | None = None) -> str:
-    """The `cyclegan-tf ablation` command that makes these tables (written under them)."""
+    """The `cyclegan-tf ablation` command that makes these tables (written under them).
+
+    Args:
+        kind: "pix2pix" or "cyclegan".
+        epochs: the `--epochs` value.
+        seeds: the `--seeds` value; left out when 1.
+        max_pairs: the `--max-pairs` value; left out when None (or 0).
+
+    Returns:
+        The command as one line.
+    """
     return (f"cyclegan-tf ablation {kind} --epochs {epochs}" + (f" --seeds {seeds}" if seeds > 1 else "")
             + (f" --max-pairs {max_pairs}" if max_pairs else ""))
 
 
 def progress_line(table: Table, row: Row) -> str:
-    """One line per configuration as it finishes."""
+    """One line per configuration as it finishes.
+
+    Args:
+        table: the table the row belongs to.
+        row: the finished configuration's scores, steps and time.
+
+    Returns:
+        The line, without a newline.
+    """
     ious = ", ".join(f"{score.class_iou:.2f}" for score in row.scores)
     seeds = f", class IoU per seed {ious}" if len(row.scores) > 1 else ""
     return f"{table.model} {row.variant.label}: {row.score.row()} ({row.steps} steps, {row.seconds:.0f} s{seeds})"
@@ -231,7 +285,20 @@ def ablation_markdown(kind: str, epochs: int = 6, data_dir: str | Path | None = 
                       work_dir: str | Path | None = None, max_pairs: int | None = None, seeds: int = 1,
                       on_row: Callable[[Table, Row], None] | None = None) -> str:
     """Run an ablation (`run_ablation`) and return its tables as Markdown, with the floor, the ceiling and the
-    command that made them."""
+    command that made them.
+
+    Args:
+        kind: "pix2pix" or "cyclegan".
+        epochs: training epochs of every run; at least 1.
+        data_dir: the data dir holding labels2photo_demo (generated if missing); None: the default.
+        work_dir: where the runs go; None: <data dir>/../ablation-runs.
+        max_pairs: train on the first pairs only (a quick check); None for all.
+        seeds: how many seeds each configuration is trained with; at least 1.
+        on_row: called with (table, row) as each configuration finishes; None for nothing.
+
+    Returns:
+        The Markdown text (see `markdown`).
+    """
     started = time.time()
     results = run_ablation(kind, epochs, data_dir, work_dir, on_row=on_row, max_pairs=max_pairs, seeds=seeds)
     identity, truth = bounds(data_dir)

@@ -61,7 +61,15 @@ class Case:
 
 
 def generator_for_size(net_g: str, size: int) -> str:
-    """A U-Net needs inputs of a multiple of 2**downs: unet_256 below 256 px becomes unet_128."""
+    """A U-Net needs inputs of a multiple of 2**downs: unet_256 below 256 px becomes unet_128.
+
+    Args:
+        net_g: a `--netG` name.
+        size: the image side, in pixels.
+
+    Returns:
+        The generator name to measure at that size.
+    """
     return "unet_128" if net_g == "unet_256" and size < 256 else net_g
 
 
@@ -118,7 +126,15 @@ def measure_training(case: Case) -> dict:
 
 
 def measure_inference(case: Case, repeats: int | None = None) -> dict:
-    """Images per second of one generator's forward pass, batch 1."""
+    """Images per second of one generator's forward pass, batch 1.
+
+    Args:
+        case: the generator, image size, precision, width and XLA setting to measure.
+        repeats: timed calls, after two warm-up calls; None: max(3, `case.steps`).
+
+    Returns:
+        {"infer_s": seconds per image, "infer_img_s": images per second}.
+    """
     tf = _quiet_tensorflow()
     import keras
 
@@ -144,6 +160,16 @@ def measure_conv_peak(precision: str, size: int = 128, channels: int = 256, repe
     """GFLOP/s of one 3x3 convolution, channels -> channels at size x size: the machine's practical peak.
 
     The best of `rounds` rounds of `repeats` calls: a peak, so a round slowed by other work does not count.
+
+    Args:
+        precision: "off" (float32), "bf16" or "fp16".
+        size: the image side, in pixels (batch 1).
+        channels: input and output channels of the convolution.
+        repeats: calls timed together in one round.
+        rounds: rounds; the fastest counts.
+
+    Returns:
+        {"conv_peak_gflop_s": GFLOP/s}.
     """
     tf = _quiet_tensorflow()
 
@@ -163,7 +189,16 @@ def measure_conv_peak(precision: str, size: int = 128, channels: int = 256, repe
 
 
 def measure_pipeline(size: int, images: int = 60, batches: int = 200) -> dict:
-    """Images per second of the real input pipeline: PNG decode + resize + crop + flip, then from cache."""
+    """Images per second of the real input pipeline: PNG decode + resize + crop + flip, then from cache.
+
+    Args:
+        size: the crop size, in pixels; the generated PNGs are size * 286 // 256 pixels wide.
+        images: PNGs per training domain; the first pass reads this many pairs.
+        batches: pairs read in the cached (steady-state) pass.
+
+    Returns:
+        {"pipeline_first_img_s", "pipeline_cached_img_s"}: (A, B) pairs per second of each pass.
+    """
     _quiet_tensorflow()
     from cyclegan_tf.config import TrainConfig
     from cyclegan_tf.data.demo import make_demo_dataset
@@ -188,7 +223,15 @@ def measure_pipeline(size: int, images: int = 60, batches: int = 200) -> dict:
 
 
 def run_one(kind: str, spec: dict) -> dict:
-    """Run one measurement in this process (the child side of `in_subprocess`)."""
+    """Run one measurement in this process (the child side of `in_subprocess`).
+
+    Args:
+        kind: "train", "infer", "conv" or "pipeline"; anything else is a `ValueError`.
+        spec: the keyword arguments of the measurement (a `Case`'s fields for "train" and "infer").
+
+    Returns:
+        The measurement's numbers, plus "peak_rss_mib": this process's peak resident memory, in MiB.
+    """
     if kind == "train":
         result = measure_training(Case(**spec))
     elif kind == "infer":
@@ -204,7 +247,16 @@ def run_one(kind: str, spec: dict) -> dict:
 
 
 def in_subprocess(kind: str, spec: dict, python: str = sys.executable) -> dict:
-    """One measurement in a fresh Python process; its result is the last line of its stdout."""
+    """One measurement in a fresh Python process; its result is the last line of its stdout.
+
+    Args:
+        kind: "train", "infer", "conv" or "pipeline" (see `run_one`).
+        spec: the measurement's keyword arguments, passed as JSON.
+        python: the Python interpreter to run it with.
+
+    Returns:
+        The measurement's numbers; a `RuntimeError` with the end of its stderr if the process fails.
+    """
     command = [python, "-m", "cyclegan_tf.experiments.bench", "--one", kind, json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if done.returncode:
@@ -213,7 +265,16 @@ def in_subprocess(kind: str, spec: dict, python: str = sys.executable) -> dict:
 
 
 def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
-    """The PyTorch reference step at each size, in its own process (needs `torch` in this Python)."""
+    """The PyTorch reference step at each size, in its own process (needs `torch` in this Python).
+
+    Args:
+        sizes: image sides to measure, in pixels.
+        steps: timed training steps at each size.
+        ngf: the width of the networks (ngf = ndf).
+
+    Returns:
+        {size: the reference script's numbers (train_step_s, infer_img_s, peak_rss_mib, torch_version)}.
+    """
     results = {}
     for size in sizes:
         command = [sys.executable, str(TORCH_SCRIPT), "--size", str(size), "--steps", str(steps), "--ngf", str(ngf)]
@@ -228,7 +289,18 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
               with_torch: bool, xla: bool = False, progress=print) -> dict:
     """Every measurement of the table; returns the raw numbers.
 
-    With `xla`, the first network is also measured compiled with XLA at each size and precision.
+    Args:
+        nets: `--netG` names to measure (unet_256 is measured as unet_128 below 256 px).
+        sizes: image sides, in pixels.
+        precisions: "off" (float32), "bf16" and/or "fp16".
+        steps: timed training steps per configuration.
+        ngf: the width of every network (ngf = ndf).
+        with_torch: also run the PyTorch reference at each size (needs `torch`).
+        xla: also measure the first network compiled with XLA at each size and precision.
+        progress: called with one line of text as each measurement finishes.
+
+    Returns:
+        {"rows": one dict per configuration, "conv_peak": by precision, "pipeline": by size, "torch": by size}.
     """
     results: dict = {"rows": [], "conv_peak": {}, "pipeline": {}, "torch": {}}
     for precision in precisions:

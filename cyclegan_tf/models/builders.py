@@ -12,7 +12,15 @@ from cyclegan_tf.nn.networks import define_discriminator, define_generator
 
 
 def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
-    """The generator of a run for `direction` ("AtoB" -> G_AB, "BtoA" -> G_BA)."""
+    """The generator of a run for `direction` ("AtoB" -> G_AB, "BtoA" -> G_BA).
+
+    Args:
+        cfg: the run's configuration (`netG`, `ngf`, `norm`, dropout, initialisation, channel counts).
+        direction: "AtoB" maps `input_nc` to `output_nc` channels; any other value the reverse, named G_BA.
+
+    Returns:
+        The generator, not compiled, under the current Keras dtype policy.
+    """
     forward = direction == "AtoB"
     return define_generator(
         cfg.netG, input_nc=cfg.input_nc if forward else cfg.output_nc,
@@ -23,12 +31,32 @@ def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
 
 
 def build_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Model:
+    """The discriminator of a run (`--netD`, `--ndf`, `--norm`, `--n-layers-D` and initialisation of `cfg`).
+
+    Args:
+        cfg: the run's configuration.
+        input_nc: channels of the images it judges (a conditional one's input and output stacked).
+        name: the model's name and the name scope of its variables, e.g. "D_A".
+
+    Returns:
+        The discriminator, not compiled, under the current Keras dtype policy.
+    """
     return define_discriminator(net_d=cfg.netD, input_nc=input_nc, ndf=cfg.ndf, norm=cfg.norm, n_layers=cfg.n_layers_D,
                                 init_type=cfg.init_type, init_gain=cfg.init_gain, name=name)
 
 
 def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig, steps_per_epoch: int):
-    """Compile with one Adam per player (lr, beta1, linear decay as the reference), loss scaling under fp16."""
+    """Compile with one Adam per player (lr, beta1, linear decay as the reference), loss scaling under fp16.
+
+    Args:
+        model: the model to compile.
+        cfg: the run's configuration (learning rate and schedule, `beta1`, precision, `jit_compile`,
+            `steps_per_execution`).
+        steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
+
+    Returns:
+        `model`, compiled.
+    """
     policy = dtype_policy(cfg.mixed_precision)
 
     def adam(player: str):

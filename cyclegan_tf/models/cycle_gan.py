@@ -139,6 +139,14 @@ def build_cycle_gan(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple |
 
     Under mixed precision the layers compute in bfloat16/float16 while variables stay float32;
     generator and discriminator outputs, losses and the image pools are float32 (see `networks`).
+
+    Args:
+        cfg: the run's configuration.
+        steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
+        image_shape: (height, width) of every training image, or None when they vary (no image pool then).
+
+    Returns:
+        The compiled model, ready for `fit`.
     """
     weights = CycleLossWeights(gan_mode=cfg.gan_mode, lambda_A=cfg.lambda_A, lambda_B=cfg.lambda_B,
                                lambda_identity=cfg.lambda_identity, use_gan=not cfg.no_gan, cycle=cfg.cycle)

@@ -99,7 +99,13 @@ def build_pix2pix_networks(cfg: TrainConfig) -> dict[str, keras.Model]:
 def build_pix2pix(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None = None) -> Pix2Pix:
     """A compiled pix2pix model (same optimizers, schedule and precision handling as `build_cycle_gan`).
 
-    `image_shape` is unused (pix2pix keeps no image pool); it is taken so that every builder has one signature.
+    Args:
+        cfg: the run's configuration.
+        steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
+        image_shape: unused (pix2pix keeps no image pool); it is taken so that every builder has one signature.
+
+    Returns:
+        The compiled model, ready for `fit`.
     """
     weights = Pix2PixLossWeights(gan_mode=cfg.gan_mode, lambda_L1=cfg.lambda_L1, use_gan=not cfg.no_gan,
                                  conditional=not cfg.unconditional_D)

@@ -38,7 +38,17 @@ def dtype_policy(mixed_precision: str) -> str:
 
 
 def build_under_policy(cfg: TrainConfig, make: Callable[[TrainConfig], dict]) -> dict:
-    """`make(cfg)` with the Keras dtype policy of `--mixed-precision` (layers take it when they are made)."""
+    """`make(cfg)` with the Keras dtype policy of `--mixed-precision` (layers take it when they are made).
+
+    The previous global policy is restored afterwards.
+
+    Args:
+        cfg: the run's configuration; its `mixed_precision` picks the policy.
+        make: builds the networks from `cfg`, e.g. `cycle_gan.build_networks`.
+
+    Returns:
+        What `make` returns: {name: network}.
+    """
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(dtype_policy(cfg.mixed_precision))
     try:

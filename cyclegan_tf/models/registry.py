@@ -47,11 +47,27 @@ def run_directions(config: TrainConfig) -> tuple[str, ...]:
 
 
 def generator_attribute(config: TrainConfig, direction: str) -> str:
-    """The model attribute (and checkpoint group) of a run's generator for `direction`."""
+    """The model attribute (and checkpoint group) of a run's generator for `direction`.
+
+    Args:
+        config: the run's configuration (its model, and a pix2pix run's `--direction`).
+        direction: "AtoB" or "BtoA"; a direction the run does not translate is a `KeyError`.
+
+    Returns:
+        The attribute name, e.g. "G_AB".
+    """
     return model_class(config).directions(config)[direction]
 
 
 def model_generators(model: keras.Model, config: TrainConfig) -> dict[str, keras.Model]:
-    """{direction: generator} of a model in training."""
+    """{direction: generator} of a model in training.
+
+    Args:
+        model: a built model of `config.model`.
+        config: the run's configuration.
+
+    Returns:
+        The model's generators by the direction each translates.
+    """
     directions = model_class(config).directions(config)
     return {direction: getattr(model, attribute) for direction, attribute in directions.items()}

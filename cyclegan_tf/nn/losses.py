@@ -32,14 +32,31 @@ def _target_loss(logits: tf.Tensor, real: bool, mode: str) -> tf.Tensor:
 
 
 def generator_loss(fake_logits: tf.Tensor, mode: str = "lsgan") -> tf.Tensor:
-    """How far the discriminator is from taking the generator's output for real."""
+    """How far the discriminator is from taking the generator's output for real.
+
+    Args:
+        fake_logits: the discriminator's output on generated images, any shape and float dtype.
+        mode: the GAN mode: "lsgan", "vanilla", "hinge" or "wgangp".
+
+    Returns:
+        A float32 scalar.
+    """
     if mode in ("hinge", "wgangp"):
         return -tf.reduce_mean(_f32(fake_logits))
     return _target_loss(fake_logits, True, mode)
 
 
 def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, mode: str = "lsgan") -> tf.Tensor:
-    """The discriminator's loss, halved as in the reference (it then learns at half the generator's rate)."""
+    """The discriminator's loss, halved as in the reference (it then learns at half the generator's rate).
+
+    Args:
+        real_logits: the discriminator's output on real images, any shape and float dtype.
+        fake_logits: its output on generated images.
+        mode: the GAN mode: "lsgan", "vanilla", "hinge" or "wgangp" (add `gradient_penalty` for the last).
+
+    Returns:
+        A float32 scalar.
+    """
     real_logits, fake_logits = _f32(real_logits), _f32(fake_logits)
     if mode == "hinge":
         loss = tf.reduce_mean(tf.nn.relu(1.0 - real_logits)) + tf.reduce_mean(tf.nn.relu(1.0 + fake_logits))
@@ -51,7 +68,17 @@ def discriminator_loss(real_logits: tf.Tensor, fake_logits: tf.Tensor, mode: str
 
 
 def gradient_penalty(discriminator, real: tf.Tensor, fake: tf.Tensor, weight: float = 10.0) -> tf.Tensor:
-    """WGAN-GP: weight * E[(||grad D(x)||_2 - 1)^2] at random points x between real and fake images."""
+    """WGAN-GP: weight * E[(||grad D(x)||_2 - 1)^2] at random points x between real and fake images.
+
+    Args:
+        discriminator: the critic, called with `training=True`.
+        real: a batch of real images (N, H, W, C).
+        fake: a batch of generated images of the same shape.
+        weight: the penalty's weight (lambda).
+
+    Returns:
+        A float32 scalar.
+    """
     real, fake = _f32(real), _f32(fake)
     alpha = tf.random.uniform([tf.shape(real)[0], 1, 1, 1], dtype=tf.float32)
     mixed = alpha * real + (1.0 - alpha) * fake
@@ -64,5 +91,13 @@ def gradient_penalty(discriminator, real: tf.Tensor, fake: tf.Tensor, weight: fl
 
 
 def l1(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
-    """Mean absolute error."""
+    """Mean absolute error.
+
+    Args:
+        prediction: a tensor, any float dtype.
+        target: a tensor of the same shape.
+
+    Returns:
+        A float32 scalar.
+    """
     return tf.reduce_mean(tf.abs(_f32(prediction) - _f32(target)))

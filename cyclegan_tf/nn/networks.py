@@ -25,7 +25,15 @@ from cyclegan_tf.nn.layers import InstanceNormalization, ReflectionPadding2D
 
 
 def kernel_initializer(init_type: str = "normal", gain: float = 0.02) -> keras.initializers.Initializer:
-    """The reference's weight initialisations (`init_weights` in its networks.py)."""
+    """The reference's weight initialisations (`init_weights` in its networks.py).
+
+    Args:
+        init_type: "normal", "xavier", "kaiming" or "orthogonal"; anything else is a `ValueError`.
+        gain: the standard deviation for "normal", the gain for "xavier" and "orthogonal"; "kaiming" ignores it.
+
+    Returns:
+        A Keras initializer for convolution kernels.
+    """
     if init_type == "normal":
         return keras.initializers.RandomNormal(mean=0.0, stddev=gain)
     if init_type == "xavier":  # xavier_normal_ with gain: std = gain * sqrt(2 / (fan_in + fan_out))
@@ -92,6 +100,20 @@ def resnet_generator(
     """ResNet generator: c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-output_nc, tanh.
 
     Input height and width must be multiples of 4 for the output to have the input's size.
+
+    Args:
+        input_nc: channels of the input image.
+        output_nc: channels of the output image.
+        ngf: filters of the first convolution (the residual blocks have 4 * ngf).
+        n_blocks: residual blocks (9 for resnet_9blocks, 6 for resnet_6blocks).
+        norm: "instance", "batch" or "none".
+        use_dropout: dropout 0.5 inside each residual block.
+        init_type: the kernels' initialisation (see `kernel_initializer`).
+        init_gain: its gain.
+        name: the model's name.
+
+    Returns:
+        A model from (N, H, W, input_nc) in [-1, 1] to (N, H, W, output_nc) float32 in [-1, 1].
     """
     b = _Blocks(norm, init_type, init_gain)
     inputs = keras.Input((None, None, input_nc), name="image")
@@ -131,8 +153,22 @@ def unet_generator(
     """U-Net generator with `num_downs` stride-2 levels and skip concatenations.
 
     Level 0 is the outermost (image <-> ngf), the innermost is the bottleneck. Height and width
-    must be multiples of 2**num_downs (256 for unet_256). Dropout 0.5, when used, follows the
-    up-path of the ngf*8 levels between the fourth and the innermost, as in the reference.
+    must be multiples of 2**num_downs (256 for unet_256).
+
+    Args:
+        input_nc: channels of the input image.
+        output_nc: channels of the output image.
+        num_downs: stride-2 levels, at least 5 (8 for unet_256, 7 for unet_128).
+        ngf: filters of the outermost level (doubling per level, up to 8 * ngf).
+        norm: "instance", "batch" or "none".
+        use_dropout: dropout 0.5 after the up-path of the ngf*8 levels between the fourth and the innermost, as in
+            the reference.
+        init_type: the kernels' initialisation (see `kernel_initializer`).
+        init_gain: its gain.
+        name: the model's name.
+
+    Returns:
+        A model from (N, H, W, input_nc) in [-1, 1] to (N, H, W, output_nc) float32 in [-1, 1].
     """
     if num_downs < 5:
         raise ValueError("a U-Net needs at least 5 downsamplings")
@@ -174,7 +210,18 @@ def patchgan_discriminator(
 ) -> keras.Model:
     """PatchGAN: a map of real/fake logits, each judging one patch of the input.
 
-    n_layers 3 gives the 70x70 receptive field (a 30x30 map at 256 px); 1 gives 16x16, 5 gives 286x286.
+    Args:
+        input_nc: channels of the images it judges.
+        ndf: filters of the first convolution (doubling per layer, up to 8 * ndf).
+        n_layers: strided layers: 3 gives the 70x70 receptive field (a 30x30 map at 256 px); 1 gives 16x16,
+            5 gives 286x286.
+        norm: "instance", "batch" or "none".
+        init_type: the kernels' initialisation (see `kernel_initializer`).
+        init_gain: its gain.
+        name: the model's name.
+
+    Returns:
+        A model from (N, H, W, input_nc) to float32 logits (N, h, w, 1).
     """
     b = _Blocks(norm, init_type, init_gain)
     inputs = keras.Input((None, None, input_nc), name="image")
@@ -193,7 +240,19 @@ def pixel_discriminator(
     input_nc: int = 3, ndf: int = 64, norm: str = "instance",
     init_type: str = "normal", init_gain: float = 0.02, name: str = "pixel_discriminator",
 ) -> keras.Model:
-    """1x1 PatchGAN ("PixelGAN"): judges every pixel's colour on its own."""
+    """1x1 PatchGAN ("PixelGAN"): judges every pixel's colour on its own.
+
+    Args:
+        input_nc: channels of the images it judges.
+        ndf: filters of the first 1x1 convolution (the second has 2 * ndf).
+        norm: "instance", "batch" or "none".
+        init_type: the kernels' initialisation (see `kernel_initializer`).
+        init_gain: its gain.
+        name: the model's name.
+
+    Returns:
+        A model from (N, H, W, input_nc) to float32 logits (N, H, W, 1).
+    """
     b = _Blocks(norm, init_type, init_gain)
     inputs = keras.Input((None, None, input_nc), name="image")
     x = layers.LeakyReLU(0.2, name="lrelu0")(b.conv(inputs, ndf, 1, name="conv0", use_bias=True))
@@ -230,7 +289,22 @@ def define_generator(
     net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool,
     init_type: str = "normal", init_gain: float = 0.02, name: str = "generator",
 ) -> keras.Model:
-    """A generator by its reference name (`--netG`, one of `GENERATORS`), its variables scoped by `name`."""
+    """A generator by its reference name (`--netG`, one of `GENERATORS`), its variables scoped by `name`.
+
+    Args:
+        net_g: "resnet_9blocks", "resnet_6blocks", "unet_256" or "unet_128"; anything else is a `ValueError`.
+        input_nc: channels of the input image.
+        output_nc: channels of the output image.
+        ngf: filters of the first (outermost) convolution.
+        norm: "instance", "batch" or "none".
+        use_dropout: dropout 0.5 where the reference has it.
+        init_type: the kernels' initialisation (see `kernel_initializer`).
+        init_gain: its gain.
+        name: the model's name and the name scope of its variables, e.g. "G_AB".
+
+    Returns:
+        The generator, output float32 in [-1, 1].
+    """
     if net_g not in GENERATORS:
         raise ValueError(f"netG must be one of {tuple(GENERATORS)}, not {net_g!r}")
     with keras.name_scope(name):
@@ -244,7 +318,21 @@ def define_discriminator(
     net_d: str, input_nc: int, ndf: int, norm: str, n_layers: int = 3,
     init_type: str = "normal", init_gain: float = 0.02, name: str = "discriminator",
 ) -> keras.Model:
-    """A discriminator by its reference name (`--netD`): basic (= n_layers 3), n_layers, pixel."""
+    """A discriminator by its reference name (`--netD`): basic (= n_layers 3), n_layers, pixel.
+
+    Args:
+        net_d: "basic", "n_layers" or "pixel"; anything else is a `ValueError`.
+        input_nc: channels of the images it judges.
+        ndf: filters of the first convolution.
+        norm: "instance", "batch" or "none".
+        n_layers: the PatchGAN's strided layers; used by "n_layers" only.
+        init_type: the kernels' initialisation (see `kernel_initializer`).
+        init_gain: its gain.
+        name: the model's name and the name scope of its variables, e.g. "D_A".
+
+    Returns:
+        The discriminator, output float32 logits.
+    """
     if net_d not in DISCRIMINATORS:
         raise ValueError(f"netD must be one of {tuple(DISCRIMINATORS)}, not {net_d!r}")
     with keras.name_scope(name):
@@ -253,7 +341,15 @@ def define_discriminator(
 
 
 def min_discriminator_size(net_d: str, n_layers: int = 3) -> int:
-    """Smallest image side a discriminator gives at least one output for."""
+    """Smallest image side a discriminator gives at least one output for.
+
+    Args:
+        net_d: "basic", "n_layers" or "pixel".
+        n_layers: the PatchGAN's strided layers; used by "n_layers" only.
+
+    Returns:
+        The side in pixels: 1 for "pixel", 3 * 2**n_layers for a PatchGAN.
+    """
     if net_d == "pixel":
         return 1
     depth = 3 if net_d == "basic" else n_layers
@@ -279,6 +375,14 @@ def count_multiply_adds(model: keras.Model, height: int, width: int) -> int:
 
     Convolutions dominate these networks; norms, activations and padding are not counted.
     A Conv2D costs (output pixels) x kh x kw x in x out; a Conv2DTranspose (input pixels) x kh x kw x in x out.
+
+    Args:
+        model: a network built here (its convolutions are direct layers of the model).
+        height: the image's height, in pixels.
+        width: the image's width, in pixels.
+
+    Returns:
+        The count for batch 1.
     """
     convs = [layer for layer in model.layers if isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose))]
     probe = keras.Model(model.inputs, [t for layer in convs for t in (layer.input, layer.output)])

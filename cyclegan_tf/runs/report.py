@@ -39,7 +39,15 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def hstack(images: Sequence[np.ndarray], gap: int = 0) -> np.ndarray:
-    """Images side by side, top-aligned on a white ground (heights may differ; grayscale becomes RGB)."""
+    """Images side by side, top-aligned on a white ground (heights may differ; grayscale becomes RGB).
+
+    Args:
+        images: uint8 (H, W), (H, W, 1) or (H, W, 3) images; at least one.
+        gap: white pixels between neighbours.
+
+    Returns:
+        uint8 (max H, sum of W + gaps, 3).
+    """
     images = [to_rgb(image) for image in images]
     height = max(image.shape[0] for image in images)
     width = sum(image.shape[1] for image in images) + gap * (len(images) - 1)
@@ -52,12 +60,28 @@ def hstack(images: Sequence[np.ndarray], gap: int = 0) -> np.ndarray:
 
 
 def vstack(images: Sequence[np.ndarray], gap: int = 0) -> np.ndarray:
-    """Images one under the other, left-aligned on a white ground."""
+    """Images one under the other, left-aligned on a white ground.
+
+    Args:
+        images: uint8 (H, W), (H, W, 1) or (H, W, 3) images; at least one.
+        gap: white pixels between neighbours.
+
+    Returns:
+        uint8 (sum of H + gaps, max W, 3).
+    """
     return np.swapaxes(hstack([np.swapaxes(to_rgb(image), 0, 1) for image in images], gap), 0, 1)
 
 
 def caption(image: np.ndarray, text: str) -> np.ndarray:
-    """The image with `text` in a white strip above it."""
+    """The image with `text` in a white strip above it.
+
+    Args:
+        image: uint8 (H, W), (H, W, 1) or (H, W, 3).
+        text: one short line, in black; what does not fit the image's width is cut off.
+
+    Returns:
+        uint8 (H + CAPTION_HEIGHT, W, 3).
+    """
     image = to_rgb(image)
     strip = Image.new("RGB", (image.shape[1], CAPTION_HEIGHT), (BACKGROUND,) * 3)
     ImageDraw.Draw(strip).text((2, 1), text, fill=(0, 0, 0), font=ImageFont.load_default())
@@ -65,14 +89,30 @@ def caption(image: np.ndarray, text: str) -> np.ndarray:
 
 
 def sample_grid(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str]) -> np.ndarray:
-    """A grid of equally sized panels, one row per sample, with a label over each column of the first row."""
+    """A grid of equally sized panels, one row per sample, with a label over each column of the first row.
+
+    Args:
+        rows: one sequence of uint8 panels per sample; at least one row.
+        labels: one caption per column (extra labels or panels of the first row are dropped).
+
+    Returns:
+        uint8 RGB (height, width, 3), panels GAP pixels apart.
+    """
     lines = [hstack([caption(p, label) for p, label in zip(rows[0], labels, strict=False)], GAP)]
     lines += [hstack(row, GAP) for row in rows[1:]]
     return vstack(lines, GAP)
 
 
 def fit_square(image: np.ndarray, size: int) -> np.ndarray:
-    """Scale the shorter side to `size` (bicubic) and crop the centre square: display panels of one size."""
+    """Scale the shorter side to `size` (bicubic) and crop the centre square: display panels of one size.
+
+    Args:
+        image: uint8 (H, W, 1) or (H, W, 3).
+        size: the side of the square, in pixels.
+
+    Returns:
+        uint8 (size, size, channels of `image`).
+    """
     height, width = image.shape[:2]
     scale = size / min(height, width)
     new = (max(size, round(width * scale)), max(size, round(height * scale)))
@@ -86,12 +126,31 @@ def fit_square(image: np.ndarray, size: int) -> np.ndarray:
 # --- files --------------------------------------------------------------------------------------------------
 
 def save_png(path: Path, image: np.ndarray) -> Path:
+    """Write an image as a PNG atomically (see `files.write_atomic`).
+
+    Args:
+        path: the file to create or replace; its folder is created if needed.
+        image: uint8 (H, W), (H, W, 1) (saved as RGB) or (H, W, 3).
+
+    Returns:
+        `path`.
+    """
     image = to_rgb(image) if image.ndim == 3 and image.shape[-1] == 1 else image
     return write_atomic(path, lambda f: Image.fromarray(image).save(f, format="PNG"))
 
 
 def write_gif(frames: Sequence[Path], path: Path, frame_ms: int = 600, last_frame_ms: int = 2000) -> Path:
-    """An endlessly looping GIF of the image files `frames`, in order; the last frame is held longer."""
+    """An endlessly looping GIF of the image files `frames`, in order; the last frame is held longer.
+
+    Args:
+        frames: image files, at least one; each is converted to RGB.
+        path: the GIF to create or replace, atomically.
+        frame_ms: how long each frame but the last is shown, in milliseconds.
+        last_frame_ms: how long the last frame is shown, in milliseconds.
+
+    Returns:
+        `path`.
+    """
     images = []
     for frame in frames:
         with Image.open(frame) as image:
@@ -102,7 +161,16 @@ def write_gif(frames: Sequence[Path], path: Path, frame_ms: int = 600, last_fram
 
 
 def numbered(folder: Path, prefix: str = "epoch_", suffix: str = ".png") -> list[tuple[int, Path]]:
-    """(number, path) of the files `<prefix><number><suffix>` in `folder`, by number."""
+    """(number, path) of the files `<prefix><number><suffix>` in `folder`, by number.
+
+    Args:
+        folder: the folder to look in (not its subfolders); a missing one gives [].
+        prefix: what the names start with, before the number.
+        suffix: what they end with, after the number.
+
+    Returns:
+        The matches, sorted by number.
+    """
     pattern = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix) + "$")
     found = [(int(m.group(1)), p) for p in Path(folder).glob(f"{prefix}*{suffix}") if (m := pattern.match(p.name))]
     return sorted(found)
@@ -170,7 +238,14 @@ def read_csv(path: Path) -> list[dict[str, str]]:
 def plot_losses(csv_path: Path, png_path: Path) -> bool:
     """Plot every loss column of `loss_log.csv` against the step into `png_path`.
 
-    Returns False (and writes nothing) when matplotlib is not installed: it is an optional extra.
+    Discriminator losses (columns starting with "D") go in a panel of their own.
+
+    Args:
+        csv_path: the run's loss log (a missing or empty one plots nothing).
+        png_path: the PNG to create or replace, atomically.
+
+    Returns:
+        False (and writes nothing) when matplotlib is not installed: it is an optional extra; True otherwise.
     """
     try:
         import matplotlib
@@ -209,6 +284,15 @@ def write_gallery(run_dir: Path, title: str, status: str = "", samples_note: str
 
     It is made from the files in the run directory alone, so it can be rebuilt at any time and a resumed
     run's page goes on from the earlier epochs.
+
+    Args:
+        run_dir: the run directory; the page is written there, atomically.
+        title: the page's title and heading.
+        status: a sentence shown under the heading (e.g. how far training is); "" for none.
+        samples_note: a sentence shown above the sample grids (e.g. what their columns are); "" for none.
+
+    Returns:
+        The path of `index.html`.
     """
     run_dir = Path(run_dir)
     version = int(time.time())  # in the image URLs, so a reloaded page shows the new GIF and plot
