@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-torch clean
+.PHONY: install demo test lint bench bench-torch soak clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,11 +13,11 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: $(STAMP)
 
-# Trains a small CycleGAN on the embedded demo dataset (no download), translates its test split
-# and prints the demo score. Retrains from scratch each time: the previous demo run is removed.
+# Trains a small CycleGAN on the embedded demo dataset (no download), reproducibly (--deterministic), translates
+# its test split and prints the demo score. Retrains from scratch each time: the previous demo run is removed.
 demo: $(STAMP)
 	rm -rf checkpoints/demo
-	$(BIN)/cyclegan-tf train --dataset demo --name demo
+	$(BIN)/cyclegan-tf train --dataset demo --name demo --deterministic
 	$(BIN)/cyclegan-tf translate "$${CYCLEGAN_TF_DATA:-$${XDG_CACHE_HOME:-$$HOME/.cache}/cyclegan-tf/datasets}/demo/testA" \
 		--name demo --output checkpoints/demo/translated/AtoB
 
@@ -26,13 +26,18 @@ test: $(STAMP)
 
 # Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
 bench: $(STAMP)
-	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --json bench.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --json bench.json
 
 # The same, with our PyTorch implementation of the reference's training step timed in the same run.
 # PyTorch 2.13.0 is installed into .venv for this target only (these machines carry its CPU wheel).
 bench-torch: $(STAMP)
 	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --torch --json bench-torch.json
+
+# Kill a small training run with SIGKILL at 20 random moments, resume it each time, check every checkpoint and log
+# (about 6 minutes; a 3-kill version is part of `make test`).
+soak: $(STAMP)
+	$(BIN)/python -m cyclegan_tf.experiments.soak --kills 20
 
 lint: $(STAMP)
 	$(BIN)/ruff check cyclegan_tf tests benchmarks

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,9 @@ class TrainConfig:
     save_latest_freq: int = _opt(5000, "Also save the latest checkpoint every N steps within an epoch.",
                                  group="run")
     seed: int | None = _opt(None, "Random seed for weights, data order, augmentation and pool.", group="run")
+    deterministic: bool = _opt(False, "Reproducible training: op determinism and every random choice seeded "
+                               "(--seed, 0 if not given): two runs with one seed write the same losses and weights. "
+                               "Slower; `make bench` measures by how much.", group="run")
 
     # Networks
     model: str = _opt("cycle_gan", "Model to train: cycle_gan (unpaired trainA/ trainB/) or pix2pix (aligned A|B "
@@ -156,15 +161,49 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = json.loads(Path(path).read_text())
-        return cls(**{k: v for k, v in values.items() if k in known})
+        """A config saved by `save` (a run's `config.json`); a file that is not one is a `UserError` naming what is
+        wrong: unreadable JSON, unknown keys, or a value of the wrong type."""
+        try:
+            values = json.loads(Path(path).read_text())
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise UserError(f"{path} is not a JSON config ({error})") from None
+        if not isinstance(values, dict):
+            raise UserError(f"{path} is not a JSON config (an object of options)")
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise UserError(f"{path}: unknown option(s) {', '.join(unknown)}")
+        for name, value in values.items():
+            kind, optional = field_type(name)
+            if not _fits(value, kind, optional):
+                raise UserError(f"{path}: {name} is {value!r}, not {'a' if kind is not int else 'an'} "
+                                f"{kind.__name__}{' or null' if optional else ''}")
+        return cls(**values)
 
     @classmethod
     def from_options(cls, given: dict[str, Any], preset: dict[str, Any] | None = None) -> TrainConfig:
         """Defaults, then a dataset's preset, then what the user gave (None = not given)."""
         values = {**(preset or {}), **{k: v for k, v in given.items() if v is not None}}
         return cls(**values)
+
+
+def _fits(value: Any, kind: type, optional: bool) -> bool:
+    """Whether a JSON value is one of a field's type (an int is a float; a bool is no int)."""
+    if value is None:
+        return optional
+    if isinstance(value, bool) or kind is bool:
+        return isinstance(value, bool) and kind is bool
+    return isinstance(value, (int, float)) if kind is float else isinstance(value, kind)
+
+
+def field_type(name: str) -> tuple[type, bool]:
+    """(value type, whether None is allowed) of a `TrainConfig` field, from its annotation (`int | None` ->
+    (int, True))."""
+    hint = typing.get_type_hints(TrainConfig)[name]
+    args = typing.get_args(hint)
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        (kind,) = [arg for arg in args if arg is not type(None)]
+        return kind, type(None) in args
+    return hint, False
 
 
 # Fields that fix the shape of the networks' weights: a resumed run may not change them.

@@ -64,7 +64,8 @@ def test_a_run_of_release_0_1_resumes(tmp_path, data_dir):
     assert (result.step, result.epoch) == (18, 3)  # one more epoch of 6 steps
     latest = checkpoints.latest_checkpoint(run)
     assert latest.name == "latest_00000018" and (latest / "state.npz").is_file()
-    assert not (run / "checkpoints" / "latest_00000012").exists()
+    # the two newest full states are kept: the new one, and the one before to fall back to
+    assert sorted(p.name for p in (run / "checkpoints").glob("latest_*")) == ["latest_00000012", "latest_00000018"]
     image = load_image(run / "input_45x37.png")
     assert load_translator(run, "AtoB")(image).shape == (37, 45, 3)
 

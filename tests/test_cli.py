@@ -70,7 +70,10 @@ def test_user_errors_exit_1(tmp_path, demo_run):
     _one_line_error(run("translate", tmp_path / "ok.png", "--name", "none", "--checkpoints-dir", tmp_path), 1,
                     "no checkpoints found")
     (tmp_path / "broken.png").write_text("not an image")
-    _one_line_error(run("translate", tmp_path / "broken.png", "--checkpoint", demo_run.run_dir), 1,
+    broken = run("translate", tmp_path / "broken.png", "--checkpoint", demo_run.run_dir, "--output", tmp_path / "o")
+    assert broken.exit_code == 1 and "Traceback" not in broken.output
+    assert broken.output.strip().splitlines()[-1].startswith(f"1 of 1 files skipped: {tmp_path / 'broken.png'} (")
+    _one_line_error(run("translate", tmp_path / "broken.png", "--checkpoint", demo_run.run_dir, "--strict"), 1,
                     "cannot read image")
 
 
@@ -96,10 +99,11 @@ def test_real_process_prints_one_line_and_no_tensorflow_noise(args, code):
 
 
 def test_options_arrive_with_their_field_types():
-    from cyclegan_tf.cli.options import field_type, typed_options
+    from cyclegan_tf.cli.options import typed_options
+    from cyclegan_tf.config import field_type
 
     assert [field_type(name) for name in ("input_nc", "lr", "dataroot", "max_dataset_size", "no_flip")] == [
-        int, float, str, int, bool]
+        (int, False), (float, False), (str, True), (int, True), (bool, False)]
     assert typed_options({"input_nc": "1", "lr": "0.001", "netG": "unet_128", "seed": None, "no_flip": True}) == {
         "input_nc": 1, "lr": 0.001, "netG": "unet_128", "seed": None, "no_flip": True}
 

@@ -233,7 +233,7 @@ def test_combine_splits_and_unreadable_partners(tmp_path):
     result = run("datasets", "combine", "--a", a, "--b", b, "--out", out)
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        f"wrote 2 A|B image(s) to {out}", f"unreadable, skipped (1): {b / 'val' / '2.png'}: empty file (0 bytes)"]
+        f"wrote 2 A|B image(s) to {out}", f"1 of 3 files skipped: {b / 'val' / '2.png'}: empty file (0 bytes)"]
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*.png")) == ["train/1.png", "val/1.png"]
 
 
@@ -277,7 +277,7 @@ def test_resize_command_output_and_mistakes(tmp_path):
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         f"wrote 1 image(s) to {tmp_path / 'dst'}",
-        f"unreadable, skipped (1): {src / 'broken.png'}: not an image Pillow can read (wrong extension or unknown "
+        f"1 of 2 files skipped: {src / 'broken.png'}: not an image Pillow can read (wrong extension or unknown "
         "format)"]
     assert Image.open(tmp_path / "dst" / "a.png").size == (16, 11)
     inside = run("datasets", "resize", src, src / "small", "--size", "16")

@@ -38,6 +38,14 @@ def _echo_list(title: str, items: list, limit: int = 20) -> None:
                                                         else ""))
 
 
+def _echo_unreadable(failed: list[str], total: int, limit: int = 20) -> None:
+    """'2 of 1,000 files skipped: path: why; ...' on stderr and exit status 1, when any file was unreadable."""
+    if failed:
+        more = f"; and {len(failed) - limit} more" if len(failed) > limit else ""
+        click.echo(f"{len(failed):,} of {total:,} files skipped: {'; '.join(failed[:limit])}{more}", err=True)
+        sys.exit(1)
+
+
 @click.group(context_settings=CONTEXT)
 def datasets() -> None:
     """The reference's datasets by name, and tools to check and prepare your own folders.
@@ -173,9 +181,7 @@ def datasets_combine(folder_a, folder_b, out, overwrite) -> None:
     _echo_list("only in A, skipped", result.only_a)
     _echo_list("only in B, skipped", result.only_b)
     _echo_list("several files with one name, skipped", result.ambiguous)
-    _echo_list("unreadable, skipped", result.failed)
-    if result.failed:
-        sys.exit(1)
+    _echo_unreadable(result.failed, len(result.written) + len(result.failed))
 
 
 @datasets.command("resize", context_settings=CONTEXT)
@@ -203,6 +209,4 @@ def datasets_resize(src, dst, size, mode, overwrite) -> None:
         result = resize_images(src, dst, size, mode, overwrite=overwrite, on_item=progress)
     click.echo(f"wrote {len(result.written)} image(s) to {dst}")
     _echo_list("files without an image extension, not copied", [str(p) for p in result.skipped])
-    _echo_list("unreadable, skipped", result.failed)
-    if result.failed:
-        sys.exit(1)
+    _echo_unreadable(result.failed, len(result.written) + len(result.failed))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT
+from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, STRICT_FILES, finish_batch
 from cyclegan_tf.startup import import_tensorflow_quietly
 
 
@@ -34,8 +34,9 @@ from cyclegan_tf.startup import import_tensorflow_quietly
                    "FCN-score from its exact segmenter without this.")
 @click.option("--palette", type=click.Path(dir_okay=False),
               help="JSON list of [r, g, b] colours, class i = colour i, to read colour label maps (--segmenter).")
+@STRICT_FILES
 def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, no_fid, dataroot, max_images, segmenter,
-             palette) -> None:
+             palette, strict) -> None:
     """Score a trained run on its test split: FID and KID, L1 and PSNR, and the embedded sets' exact scores.
 
     For each direction a CycleGAN run has (AtoB: testA -> G_AB -> fake B -> G_BA -> reconstructed A), FID and
@@ -60,15 +61,19 @@ def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, no_fid,
       cyclegan-tf evaluate --name h2z --dataroot ~/data/horse2zebra --max-images 100
     """
     import_tensorflow_quietly()
+    from cyclegan_tf.data.images import Skipped
     from cyclegan_tf.evaluation.evaluate import evaluate_run, fcn_score_run
     from cyclegan_tf.evaluation.fcn import keras_segmenter, read_palette
 
     run = Path(checkpoints_dir) / name
     colours = read_palette(palette) if palette else None  # files the user gave fail before the work
     segment = keras_segmenter(segmenter) if segmenter else None
-    result = evaluate_run(run, direction, epoch, feature_extractor, dataroot, max_images, features=not no_fid)
+    skipped = Skipped()
+    result = evaluate_run(run, direction, epoch, feature_extractor, dataroot, max_images, features=not no_fid,
+                          skipped=skipped, strict=strict)
     click.echo(result.table())
     if segment:
         fcn = fcn_score_run(run, epoch, segment, colours, dataroot, max_images)
         click.echo(f"FCN-score with {segmenter} ({fcn.images} test images): {fcn.line()}")
     click.echo(f"saved {run / 'eval' / f'epoch_{result.epoch:03d}.json'}")
+    finish_batch(skipped)

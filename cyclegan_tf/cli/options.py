@@ -9,22 +9,12 @@ that presets and a resumed run's config can fill them (`config.make_config`).
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from collections.abc import Callable
 from typing import Any
 
 import click
 
-from cyclegan_tf.config import TrainConfig
-
-
-def field_type(name: str) -> type:
-    """The value type of a `TrainConfig` field (`int | None` -> int)."""
-    hint = typing.get_type_hints(TrainConfig)[name]
-    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
-        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-    return hint
+from cyclegan_tf.config import TrainConfig, field_type
 
 
 def flag_names(name: str) -> list[str]:
@@ -36,7 +26,7 @@ def flag_names(name: str) -> list[str]:
 def config_options(command: Callable) -> Callable:
     """Add one option per `TrainConfig` field to a click command (default None = not given)."""
     for f in reversed(dataclasses.fields(TrainConfig)):
-        meta, kind = f.metadata, field_type(f.name)
+        meta, kind = f.metadata, field_type(f.name)[0]
         shown = f.default in (None, False) or "[default:" in meta["help"]
         if kind is bool and meta["flags"] and "/" in meta["flags"][0]:  # negatable: say which side is the default
             help_text = f"{meta['help']}  [default: {'on' if f.default else 'off'}]"
@@ -58,5 +48,5 @@ def config_options(command: Callable) -> Callable:
 
 def typed_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options click gave, with choices (strings) converted to their field's type (`--input-nc 1` -> 1)."""
-    return {name: value if value is None or isinstance(value, bool) else field_type(name)(value)
+    return {name: value if value is None or isinstance(value, bool) else field_type(name)[0](value)
             for name, value in options.items()}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT
+from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, MAX_PIXELS, STRICT_FILES, finish_batch
 from cyclegan_tf.startup import import_tensorflow_quietly
 
 
@@ -26,10 +26,14 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.option("--output", "-o", type=click.Path(), default="translated", show_default=True,
               help="Folder for the translated PNGs (one per input, named after it).")
 @click.option("--grid", is_flag=True, help="Write input | output side by side instead of the output alone.")
-def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, training_mode, output, grid) -> None:
+@STRICT_FILES
+@MAX_PIXELS
+def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, training_mode, output, grid, strict,
+              max_pixels) -> None:
     """Translate images of any size with a trained generator; writes PNGs of the same size.
 
-    INPUT is an image file, a folder (all its images) or a glob pattern in quotes.
+    INPUT is an image file, a folder (all its images) or a glob pattern in quotes. An unreadable file is
+    reported and skipped; the others are translated, and the exit status is 1 if any was skipped.
 
     \b
     Examples:
@@ -43,10 +47,14 @@ def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, train
         raise click.UsageError("give --name RUN or --checkpoint DIR (one of them)")
     source = Path(checkpoint) if checkpoint else Path(checkpoints_dir) / name
     import_tensorflow_quietly()
+    from cyclegan_tf.data.images import Skipped
     from cyclegan_tf.inference.translator import expand_inputs, load_translator, translate_files
 
     paths = expand_inputs(inputs)
     translator = load_translator(source, direction, epoch, training_mode)
+    skipped = Skipped()
     with click.progressbar(length=len(paths), label="translating", file=sys.stderr) as bar:
-        written = translate_files(translator, paths, Path(output), on_image=lambda _: bar.update(1), grid=grid)
+        written = translate_files(translator, paths, Path(output), on_image=lambda _: bar.update(1), grid=grid,
+                                  skipped=skipped, strict=strict, max_pixels=max_pixels)
     click.echo(f"wrote {len(written)} image(s) to {output}")
+    finish_batch(skipped)

@@ -8,16 +8,28 @@ instantly.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from cyclegan_tf.errors import UserError
 
+log = logging.getLogger("cyclegan_tf")
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-Image.MAX_IMAGE_PIXELS = None  # users' own high-resolution images are not decompression bombs
+# Pillow's own decompression-bomb check is replaced by ours (`open_image`), whose limit a user can raise.
+Image.MAX_IMAGE_PIXELS = None
+DEFAULT_MAX_PIXELS = 100_000_000  # 10,000 x 10,000: larger images are refused unless --max-pixels says otherwise
+T = TypeVar("T")
+
+
+class ImageTooLarge(UserError):
+    """An image above the pixel limit: a decompression bomb, or larger than the user allowed."""
 
 # Pillow modes whose pixels are one grey value (with or without alpha); the rest decode to colour.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -52,19 +64,44 @@ def channels_of(mode: str) -> int:
     return 1 if mode in GRAY_MODES else 3
 
 
-def load_image(path: Path | str, channels: int = 3) -> np.ndarray:
+def open_image(path: Path | str, max_pixels: int | None = None) -> Image.Image:
+    """Open an image file (reading its header only), refusing one of more than `max_pixels` pixels.
+
+    Args:
+        path: the image file.
+        max_pixels: the limit; None: `DEFAULT_MAX_PIXELS`; 0: none.
+
+    Returns:
+        The open Pillow image (close it, or use it in a `with` block).
+
+    Raises:
+        ImageTooLarge: the header announces more pixels than the limit (nothing has been decoded).
+    """
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    image = Image.open(path)
+    width, height = image.size
+    if limit and width * height > limit:
+        image.close()
+        raise ImageTooLarge(f"{path}: {width} x {height} = {width * height / 1e6:,.0f} megapixels, more than "
+                            f"--max-pixels {limit:,} (a decompression bomb, or raise --max-pixels)")
+    return image
+
+
+def load_image(path: Path | str, channels: int = 3, max_pixels: int | None = None) -> np.ndarray:
     """An image file as a uint8 array (height, width, channels), whatever its mode.
 
-    Transparency is composited on white; 16-bit images are scaled to 8 bits; EXIF rotation is applied.
+    Transparency is composited on white; 16-bit images are scaled to 8 bits; EXIF rotation is applied, so
+    photos from phones are upright.
 
     Args:
         path: the image file.
         channels: 1 decodes to grey; any other value to RGB (3 channels).
+        max_pixels: refuse larger images (`open_image`).
 
     Returns:
         uint8 (H, W, 1) or (H, W, 3).
     """
-    with Image.open(path) as image:
+    with open_image(path, max_pixels) as image:
         return _to_array(_eight_bit(image), channels)
 
 
@@ -80,7 +117,7 @@ def load_pair(path: Path | str, input_nc: int = 3, output_nc: int = 3) -> tuple[
     Returns:
         (A, B), each uint8 (H, width // 2, channels).
     """
-    with Image.open(path) as image:
+    with open_image(path) as image:
         image = _eight_bit(image)
         a = _to_array(image, input_nc)
         b = a if output_nc == input_nc else _to_array(image, output_nc)
@@ -156,10 +193,12 @@ def check_image(path: Path | str) -> ImageCheck:
             return ImageCheck(path, error="a folder, not a file")
         if path.stat().st_size == 0:
             return ImageCheck(path, error="empty file (0 bytes)")
-        with Image.open(path) as image:
+        with open_image(path) as image:
             image.load()
             alpha = "transparency" in image.info or image.mode in ("RGBA", "LA", "PA", "La", "RGBa")
             return ImageCheck(path, image.size, image.mode, alpha=alpha)
+    except ImageTooLarge as error:
+        return ImageCheck(path, error=str(error).removeprefix(f"{path}: "))
     except Image.UnidentifiedImageError:
         return ImageCheck(path, error="not an image Pillow can read (wrong extension or unknown format)")
     except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
@@ -174,3 +213,52 @@ def mixed_channels_note(checks: list[ImageCheck]) -> str:
         return ""
     return (f"mixed channel counts: {gray} grayscale and {len(modes) - gray} colour image(s); each is converted "
             "to --input-nc/--output-nc channels, so check that is what you want")
+
+
+@dataclass
+class Skipped:
+    """The files a batch job (translate, evaluate, the dataset tools) could not read: each is warned about once
+    (also when the job reads it twice), the job goes on, and `summary` says what was left out."""
+
+    files: dict[Path, str] = field(default_factory=dict)  # path -> why
+    seen: set[Path] = field(default_factory=set)  # every file the job tried
+
+    def add(self, path: Path, reason: str) -> None:
+        path = Path(path)
+        if path not in self.files:
+            log.warning("skipping %s: %s", path, reason)
+            self.files[path] = reason
+
+    def summary(self, limit: int = 5) -> str:
+        """'2 of 1,000 files skipped: a.png (why); b.jpg (why)', or "" when none was."""
+        if not self.files:
+            return ""
+        shown = "; ".join(f"{path} ({reason})" for path, reason in list(self.files.items())[:limit])
+        more = f"; and {len(self.files) - limit:,} more" if len(self.files) > limit else ""
+        return f"{len(self.files):,} of {len(self.seen):,} files skipped: {shown}{more}"
+
+
+def read_each(paths: Iterable[Path], read: Callable[[Path], T], skipped: Skipped, strict: bool = False) -> list[T]:
+    """`read(path)` of every path, leaving out (and recording in `skipped`) those that cannot be read.
+
+    Args:
+        paths: the files.
+        read: decodes one file; any exception means the file is unreadable.
+        skipped: where unreadable files are recorded (and every path, to count them).
+        strict: stop at the first unreadable file with a `UserError` instead.
+
+    Returns:
+        What `read` returned for the readable files, in order.
+    """
+    out = []
+    for path in paths:
+        skipped.seen.add(Path(path))
+        try:
+            out.append(read(path))
+        except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
+            reason = str(error) if isinstance(error, ImageTooLarge) else f"{type(error).__name__}: {error}"
+            reason = reason.removeprefix(f"{path}: ")
+            if strict:
+                raise UserError(f"cannot read image {path}: {reason} (--strict)") from None
+            skipped.add(path, reason)
+    return out

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
@@ -142,7 +143,11 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
     """decode(path, size) -> (cache) -> shuffle -> repeat -> random crop and flip -> [-1, 1], and the image shape.
 
     Crop and flip act on all `channels` at once, so images stacked on the channel axis (an A|B pair) move together.
+    They are stateless random ops seeded by (seed, the element's position in the stream), so a seed fixes every
+    crop and flip whatever the map's parallelism (`--deterministic`); without a seed one is drawn.
     """
+    if seed is None:
+        seed = int(np.random.default_rng().integers(2**31))
     paths = tf.constant([str(path) for path in files])
     ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(sizes, tf.int32)))
     decoded_bytes = sum(h * w * channels for h, w in sizes)
@@ -156,14 +161,16 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
 
     crop = "crop" in cfg.preprocess
 
-    def augment(image):
+    def augment(position, image):
         if crop:
-            image = tf.image.random_crop(image, [cfg.crop_size, cfg.crop_size, channels])
+            image = tf.image.stateless_random_crop(image, [cfg.crop_size, cfg.crop_size, channels],
+                                                   seed=tf.stack([tf.constant(seed, tf.int64), 2 * position]))
         if not cfg.no_flip:
-            image = tf.image.random_flip_left_right(image)
+            image = tf.image.stateless_random_flip_left_right(
+                image, seed=tf.stack([tf.constant(seed, tf.int64), 2 * position + 1]))
         return to_model_range(image)
 
-    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     shape = (cfg.crop_size, cfg.crop_size) if crop else (sizes[0] if len(set(sizes)) == 1 else None)
     smallest = min(min(shape or size) for size in sizes)
     needed = min_discriminator_size(cfg.netD, cfg.n_layers_D)

@@ -17,7 +17,7 @@ import numpy as np
 
 from cyclegan_tf.choices import DOMAINS
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data.images import list_images, load_image, load_pair
+from cyclegan_tf.data.images import Skipped, list_images, load_image, load_pair, read_each
 from cyclegan_tf.errors import UserError
 
 log = logging.getLogger("cyclegan_tf")
@@ -61,21 +61,29 @@ def split_folder(root: Path, domain: str = "") -> tuple[Path, str]:
     raise UserError(f"no test{domain}/, val{domain}/ or train{domain}/ images in {root}")
 
 
-def load_split(folder: Path, channels: int, max_images: int | None = None) -> list[np.ndarray]:
-    """The images of a split folder (the first `max_images` by name) as uint8 arrays.
+def load_split(folder: Path, channels: int, max_images: int | None = None, skipped: Skipped | None = None,
+               strict: bool = False) -> list[np.ndarray]:
+    """The readable images of a split folder (the first `max_images` by name) as uint8 arrays.
 
     Args:
         folder: the split folder (its images, not its subfolders).
         channels: 1 decodes to grey, 3 to RGB.
         max_images: None (or 0) loads all.
+        skipped: collects unreadable files (warned about once each); None: a new one, not returned.
+        strict: stop at the first unreadable file instead.
 
     Returns:
         uint8 (H, W, channels) arrays, sorted by file name.
     """
-    return [load_image(path, channels) for path in list_images(folder, max_images)]
+    images = read_each(list_images(folder, max_images), lambda path: load_image(path, channels),
+                       Skipped() if skipped is None else skipped, strict)
+    if not images:
+        raise UserError(f"no readable images in {folder}")
+    return images
 
 
-def test_images(config: TrainConfig, root: Path, direction: str, max_images: int | None = None) -> TestImages:
+def test_images(config: TrainConfig, root: Path, direction: str, max_images: int | None = None,
+                skipped: Skipped | None = None, strict: bool = False) -> TestImages:
     """The test images of one direction of a run: pix2pix's A|B pairs split (`--direction BtoA` swaps them),
     a CycleGAN's source and target domain folders.
 
@@ -84,13 +92,18 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
         root: the dataroot.
         direction: "AtoB" (inputs from A, targets from B) or "BtoA".
         max_images: the first this many images by name; None (or 0) for all.
+        skipped: collects unreadable files (left out, warned about once each).
+        strict: stop at the first unreadable file instead.
 
     Returns:
         The inputs (uint8) and, decoded on first use, the targets, with where they come from.
     """
     if config.model == "pix2pix":
         folder, split = split_folder(root)
-        pairs = [load_pair(path, config.input_nc, config.output_nc) for path in list_images(folder, max_images)]
+        pairs = read_each(list_images(folder, max_images), lambda p: load_pair(p, config.input_nc, config.output_nc),
+                          Skipped() if skipped is None else skipped, strict)
+        if not pairs:
+            raise UserError(f"no readable images in {folder}")
         a_halves, b_halves = (list(halves) for halves in zip(*pairs, strict=True))
         inputs, targets = (a_halves, b_halves) if direction == "AtoB" else (b_halves, a_halves)
         source, target = DOMAINS[direction]
@@ -100,6 +113,6 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
     source, target = DOMAINS[direction]
     folder, split = split_folder(root, source)
     target_folder, _ = split_folder(root, target)
-    return TestImages(load_split(folder, channels[source], max_images),
-                      partial(load_split, target_folder, channels[target], max_images), split, False,
+    return TestImages(load_split(folder, channels[source], max_images, skipped, strict),
+                      partial(load_split, target_folder, channels[target], max_images, skipped, strict), split, False,
                       str(folder), str(target_folder))

@@ -35,6 +35,7 @@ import numpy as np
 from cyclegan_tf.choices import DIRECTIONS, REVERSE
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import labels2photo
+from cyclegan_tf.data.images import Skipped
 from cyclegan_tf.data.registry import resolve_dataroot
 from cyclegan_tf.data.splits import TestImages, test_images
 from cyclegan_tf.errors import UserError
@@ -43,7 +44,7 @@ from cyclegan_tf.evaluation.fcn import FcnScore, fcn_score, keras_segmenter, lab
 from cyclegan_tf.evaluation.features import FeatureExtractor, load_feature_extractor
 from cyclegan_tf.evaluation.metrics import fid, kid, l1, psnr
 from cyclegan_tf.files import write_text_atomic
-from cyclegan_tf.inference.translator import Translator, load_generators, load_translator
+from cyclegan_tf.inference.translator import Translator, load_generators
 from cyclegan_tf.models.registry import run_directions
 from cyclegan_tf.runs import checkpoints
 
@@ -200,7 +201,8 @@ def score_direction(direction: str, images: TestImages, forward: Translator, bac
 
 def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig, root: Path,
                         directions: tuple[str, ...] | None = None, extractor: FeatureExtractor | None = None,
-                        max_images: int | None = None, dataroot: str | Path | None = None) -> dict[str, Any]:
+                        max_images: int | None = None, dataroot: str | Path | None = None,
+                        skipped: Skipped | None = None, strict: bool = False) -> dict[str, Any]:
     """Score a run's generators ({direction: generator}, see `models.registry.model_generators`) on a dataroot's
     test split: {direction: DirectionMetrics, "demo_score": ...}.
 
@@ -215,6 +217,8 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
         max_images: the first this many test images by name; None for all.
         dataroot: the one the user gave instead of the run's own, which turns the embedded datasets' exact
             scores off.
+        skipped: collects unreadable test images, which are left out (warned about once each).
+        strict: stop at the first unreadable test image instead.
 
     Returns:
         {direction: DirectionMetrics}, plus "demo_score" (mean IoU, %) on the demo dataset.
@@ -222,7 +226,8 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
     translators = {d: Translator(g, config.netG) for d, g in generators.items()}
     out: dict[str, Any] = {}
     for direction in directions or tuple(generators):
-        out[direction] = score_direction(direction, test_images(config, root, direction, max_images),
+        images = test_images(config, root, direction, max_images, skipped, strict)
+        out[direction] = score_direction(direction, images,
                                          translators[direction], translators.get(REVERSE[direction]), extractor,
                                          max_images)
     exact = exact_scores(translators, config, root, dataroot, max_images)
@@ -241,7 +246,8 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
 def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = None,
                  feature_extractor: str | Path | FeatureExtractor | None = None,
                  dataroot: str | Path | None = None, max_images: int | None = None,
-                 save: bool = True, features: bool = True) -> Evaluation:
+                 save: bool = True, features: bool = True, skipped: Skipped | None = None,
+                 strict: bool = False) -> Evaluation:
     """Evaluate a run directory's checkpoint (latest, or of `epoch`) on its dataroot's test split.
 
     Args:
@@ -253,6 +259,8 @@ def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = N
         max_images: the first this many test images by name; None for all.
         save: write the result to `<run>/eval/epoch_NNN.json`.
         features: False skips FID and KID (and loading a feature extractor).
+        skipped: collects unreadable test images, which are left out (warned about once each).
+        strict: stop at the first unreadable test image instead.
 
     Returns:
         The scores of each direction, with the checkpoint's epoch and step.
@@ -260,20 +268,20 @@ def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = N
     if direction not in (*DIRECTIONS, "both"):
         raise UserError(f"direction must be AtoB, BtoA or both, not {direction!r}")
     run = Path(run)
-    checkpoint = checkpoints.find_checkpoint(run, epoch)
-    config = TrainConfig.load(checkpoint / "config.json")
-    root = Path(dataroot) if dataroot else resolve_dataroot(config)
-    if not root.is_dir():
-        raise UserError(f"--dataroot folder not found: {root}")
-    directions = run_directions(config) if direction == "both" else (direction,)
-    # the generators of every direction the run has: each direction's cycle needs the other one
-    generators = load_generators(checkpoint, config, sorted({*directions, *run_directions(config)}))
+    with checkpoints.open_checkpoint(run, epoch) as opened:  # the newest readable one, also while the run trains
+        checkpoint, config, state = opened.path, opened.config, opened.state
+        root = Path(dataroot) if dataroot else resolve_dataroot(config)
+        if not root.is_dir():
+            raise UserError(f"--dataroot folder not found: {root}")
+        directions = run_directions(config) if direction == "both" else (direction,)
+        # the generators of every direction the run has: each direction's cycle needs the other one
+        generators = load_generators(opened, sorted({*directions, *run_directions(config)}))
     extractor = None
     if features:  # after the checks above, before the work: a missing model fails fast
         extractor = (feature_extractor if isinstance(feature_extractor, FeatureExtractor)
                      else load_feature_extractor(feature_extractor))
-    scores = evaluate_generators(generators, config, root, directions, extractor, max_images, dataroot)
-    state = checkpoints.read_state(checkpoint)
+    scores = evaluate_generators(generators, config, root, directions, extractor, max_images, dataroot, skipped,
+                                 strict)
     result = Evaluation(config.name, state["epoch"], state["step"], extractor.name if extractor else None, str(root),
                         {d: scores[d] for d in directions}, scores.get("demo_score"), str(checkpoint))
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else run
@@ -299,11 +307,12 @@ def fcn_score_run(run: str | Path, epoch: int | None = None, segmenter: str | Pa
     The inputs are those `evaluate` scores: a pix2pix run's halves of the A|B pairs of `test/` (else `val/`) in
     its direction, a CycleGAN's `testA/`.
     """
-    checkpoint = checkpoints.find_checkpoint(Path(run), epoch)
-    config = TrainConfig.load(checkpoint / "config.json")
+    with checkpoints.open_checkpoint(run, epoch) as opened:
+        config = opened.config
+        direction = run_directions(config)[0]
+        (generator,) = load_generators(opened, [direction]).values()
+    translator = Translator(generator, config.netG)
     root = Path(dataroot) if dataroot else resolve_dataroot(config)
-    direction = run_directions(config)[0]
-    translator = load_translator(checkpoint, direction)
     sources = test_images(config, root, direction, limit).inputs
     if segmenter is None:
         return fcn_score(((labels2photo.decode_labels(s), translator(s)) for s in sources), labels2photo.segment,

@@ -53,11 +53,13 @@ class Case:
     steps: int = 10
     ngf: int = 64
     xla: bool = False
+    deterministic: bool = False  # op determinism (`train --deterministic`)
 
     @property
     def label(self) -> str:
         precision = "float32" if self.precision == "off" else self.precision
-        return f"{self.net_g} {self.size}px {precision}{' XLA' if self.xla else ''}"
+        return (f"{self.net_g} {self.size}px {precision}{' XLA' if self.xla else ''}"
+                f"{' deterministic' if self.deterministic else ''}")
 
 
 def generator_for_size(net_g: str, size: int) -> str:
@@ -98,6 +100,8 @@ def measure_training(case: Case) -> dict:
 
     cfg = TrainConfig(dataset="bench", netG=case.net_g, ngf=case.ngf, ndf=case.ngf, mixed_precision=case.precision,
                       crop_size=case.size, load_size=case.size, jit_compile="on" if case.xla else "off", seed=0)
+    if case.deterministic:
+        tf.config.experimental.enable_op_determinism()
     model = build_cycle_gan(cfg, steps_per_epoch=1000, image_shape=(case.size, case.size))
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (2, 1, case.size, case.size, 3)).astype("float32")
@@ -286,7 +290,7 @@ def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
 
 
 def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: int, ngf: int,
-              with_torch: bool, xla: bool = False, progress=print) -> dict:
+              with_torch: bool, xla: bool = False, progress=print, deterministic: bool = False) -> dict:
     """Every measurement of the table; returns the raw numbers.
 
     Args:
@@ -298,6 +302,8 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
         with_torch: also run the PyTorch reference at each size (needs `torch`).
         xla: also measure the first network compiled with XLA at each size and precision.
         progress: called with one line of text as each measurement finishes.
+        deterministic: also measure the first network's training with op determinism (`--deterministic`) at each
+            size and precision.
 
     Returns:
         {"rows": one dict per configuration, "conv_peak": by precision, "pipeline": by size, "torch": by size}.
@@ -311,10 +317,12 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
         progress(f"input pipeline {size}px: {results['pipeline'][size]['pipeline_cached_img_s']:.0f} img/s")
     for net in nets:
         for size in sizes:
-            for precision, compiled in [(p, x) for p in precisions for x in (False, True) if not x or xla]:
-                if compiled and net != nets[0]:
-                    continue
-                case = Case(generator_for_size(net, size), size, precision, steps, ngf, compiled)
+            variants = [(p, False, False) for p in precisions]
+            if net == nets[0]:
+                variants += [(p, True, False) for p in precisions if xla]
+                variants += [(p, False, True) for p in precisions if deterministic]
+            for precision, compiled, fixed in variants:
+                case = Case(generator_for_size(net, size), size, precision, steps, ngf, compiled, fixed)
                 train = in_subprocess("train", asdict(case))
                 infer = in_subprocess("infer", asdict(case))
                 row = {**asdict(case), "label": case.label, **train, "infer_img_s": infer["infer_img_s"],
@@ -388,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ngf", type=int, default=64, help="ngf = ndf of every network")
     parser.add_argument("--torch", action="store_true", help="also run the PyTorch reference (needs torch)")
     parser.add_argument("--xla", action="store_true", help="also measure the first network compiled with XLA")
+    parser.add_argument("--deterministic", action="store_true",
+                        help="also measure the first network's training with op determinism (train --deterministic)")
     parser.add_argument("--json", type=Path, help="also save the raw numbers here")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -396,7 +406,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"machine: {machine_description()}", flush=True)
     results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch, args.xla,
-                        progress=lambda line: print("  " + line, flush=True))
+                        progress=lambda line: print("  " + line, flush=True), deterministic=args.deterministic)
     results["machine"] = machine_description()
     print()
     print(format_table(results))

@@ -16,9 +16,9 @@ import tensorflow as tf
 from PIL import Image
 
 from cyclegan_tf.choices import DIRECTIONS
-from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data.images import IMAGE_EXTENSIONS, load_image, to_uint8
+from cyclegan_tf.data.images import IMAGE_EXTENSIONS, Skipped, load_image, read_each, to_uint8
 from cyclegan_tf.errors import UserError
+from cyclegan_tf.files import write_atomic
 from cyclegan_tf.models.builders import build_generator
 from cyclegan_tf.models.registry import generator_attribute, run_directions
 from cyclegan_tf.nn.networks import min_input_size, size_multiple
@@ -53,10 +53,18 @@ class Translator:
         return to_uint8(y[pad_h // 2: pad_h // 2 + height, pad_w // 2: pad_w // 2 + width])
 
 
-def load_generators(checkpoint: Path, config: TrainConfig, directions: Iterable[str] | None = None
+def load_generators(checkpoint: checkpoints.Checkpoint, directions: Iterable[str] | None = None
                     ) -> dict[str, keras.Model]:
-    """{direction: generator with its weights} from a checkpoint directory, for `directions` (default: all the
-    run's). Asking a pix2pix run for the direction it was not trained in is a `UserError`."""
+    """The generators of an open checkpoint, with their weights.
+
+    Args:
+        checkpoint: an open checkpoint (`runs.checkpoints.open_checkpoint`).
+        directions: "AtoB" and/or "BtoA"; default: every direction the run translates.
+
+    Returns:
+        {direction: generator}. Asking a pix2pix run for the direction it was not trained in is a `UserError`.
+    """
+    config = checkpoint.config
     wanted = tuple(directions or run_directions(config))
     for direction in wanted:
         if direction not in DIRECTIONS:
@@ -67,23 +75,29 @@ def load_generators(checkpoint: Path, config: TrainConfig, directions: Iterable[
     out = {}
     for direction in wanted:
         generator = build_generator(config, direction)
-        checkpoints.restore(checkpoint, {generator_attribute(config, direction): generator})
+        checkpoint.restore({generator_attribute(config, direction): generator})
         out[direction] = generator
     return out
 
 
 def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoch: int | None = None,
                     training: bool = False) -> Translator:
-    """The generator of `direction` from a run directory or a checkpoint directory.
+    """The generator of `direction` from a run directory or a checkpoint directory, ready to translate.
 
-    A pix2pix run has one generator, for the direction it was trained in; `direction` None means that one
-    (AtoB for a CycleGAN). `training`: see `Translator`.
+    Args:
+        checkpoint: a run directory (its newest checkpoint; safe while the run trains) or a checkpoint folder.
+        direction: "AtoB" or "BtoA"; None: the run's first direction (a pix2pix run has only the one it was
+            trained in).
+        epoch: use the networks saved at this epoch.
+        training: see `Translator`.
+
+    Returns:
+        A `Translator`: uint8 (H, W, C) in, uint8 (H, W, output channels) out.
     """
-    path = checkpoints.find_checkpoint(Path(checkpoint), epoch)
-    config = TrainConfig.load(path / "config.json")
-    direction = direction or run_directions(config)[0]
-    (generator,) = load_generators(path, config, [direction]).values()
-    return Translator(generator, config.netG, training)
+    with checkpoints.open_checkpoint(checkpoint, epoch) as opened:
+        direction = direction or run_directions(opened.config)[0]
+        (generator,) = load_generators(opened, [direction]).values()
+        return Translator(generator, opened.config.netG, training)
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
@@ -106,27 +120,41 @@ def expand_inputs(inputs: Iterable[str]) -> list[Path]:
 
 
 def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
-                    on_image: Callable[[Path], None] | None = None, grid: bool = False) -> list[Path]:
-    """Translate each image into `output_dir/<stem>.png` (with `grid`: input | output side by side);
-    returns the written paths."""
+                    on_image: Callable[[Path], None] | None = None, grid: bool = False,
+                    skipped: Skipped | None = None, strict: bool = False, max_pixels: int | None = None
+                    ) -> list[Path]:
+    """Translate each image into `output_dir/<stem>.png`, going on past files that cannot be read.
+
+    Args:
+        translator: the generator to use (`load_translator`).
+        paths: image files (`expand_inputs`).
+        output_dir: where the PNGs go (created); two inputs with one stem become `<stem>.png` and `<stem>_2.png`.
+        on_image: called with each input's path once it is done (or skipped), e.g. to move a progress bar.
+        grid: write input | output side by side instead of the output alone.
+        skipped: collects the unreadable files (each is warned about once); None: a new one, not returned.
+        strict: stop at the first unreadable file with a `UserError` instead.
+        max_pixels: refuse images with more pixels (`data.images.open_image`).
+
+    Returns:
+        The written PNGs, in the order of `paths`.
+    """
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    skipped = skipped if skipped is not None else Skipped()
     written, used = [], set()
     for path in paths:
-        try:
-            image = load_image(path, translator.channels)
-        except Exception as error:  # noqa: BLE001 - any decoding failure is the user's file
-            raise UserError(f"cannot read image {path}: {error}") from None
-        output = translator(image)
-        if grid:
-            output = hstack([image, output], GAP)
-        name, n = f"{path.stem}.png", 1
-        while name in used:  # same stem from two folders: keep both
-            n += 1
-            name = f"{path.stem}_{n}.png"
-        used.add(name)
-        Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output).save(output_dir / name)
-        written.append(output_dir / name)
+        images = read_each([path], lambda p: load_image(p, translator.channels, max_pixels), skipped, strict)
+        for image in images:
+            output = translator(image)
+            if grid:
+                output = hstack([image, output], GAP)
+            name, n = f"{path.stem}.png", 1
+            while name in used:  # same stem from two folders: keep both
+                n += 1
+                name = f"{path.stem}_{n}.png"
+            used.add(name)
+            picture = Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output)
+            written.append(write_atomic(output_dir / name, lambda f, picture=picture: picture.save(f, format="PNG")))
         if on_image:
             on_image(path)
     return written

@@ -28,15 +28,25 @@ Checkpoints of release 0.1 (`weights.npz`, arrays keyed `<part>/<index>` in Kera
 read (`restore` falls back to the order of the variables) and translate and resume as before.
 
 A checkpoint is written into a hidden temporary directory and renamed into place; `LATEST` is replaced
-atomically afterwards. A reader that finds `LATEST` stale falls back to the newest complete checkpoint.
+atomically afterwards, and the two newest `latest_*` are kept. A write that fails (a full disk, an I/O error)
+removes its temporary directory and leaves `LATEST` at the previous checkpoint (`CheckpointWriteError`).
+
+Readers (translate, evaluate, a resume) call `open_checkpoint`, which never fails because a trainer is writing
+or rotating checkpoints at the same time: it opens every file it needs at once and keeps them open (a folder
+the trainer deletes afterwards stays readable through them), looks again if the trainer deleted the folder
+first, and falls back to the previous complete checkpoint, with a warning, when the newest one is damaged.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import keras
 import numpy as np
@@ -47,9 +57,21 @@ from cyclegan_tf.files import fsync_dir, write_atomic, write_text_atomic
 from cyclegan_tf.models.builders import build_generator
 from cyclegan_tf.models.registry import model_class
 
+log = logging.getLogger("cyclegan_tf")
+
 STATE = "state.npz"
 LEGACY_STATE = "weights.npz"  # release 0.1
 FORMAT = 2
+KEEP_LATEST = 2  # full-state checkpoints kept: the newest, and one to fall back to if it is damaged
+OPEN_ATTEMPTS = 5  # a reader looks again this often when a trainer deletes a checkpoint it was about to open
+
+
+class CheckpointWriteError(UserError):
+    """A checkpoint could not be written; the previous one is still the latest."""
+
+
+class CheckpointDamaged(UserError):
+    """A checkpoint's files are truncated or garbled."""
 
 
 def network_groups(model) -> tuple[str, ...]:
@@ -63,7 +85,15 @@ def all_groups(model) -> tuple[str, ...]:
 
 
 def parts_of(model, groups: tuple[str, ...]) -> dict[str, object]:
-    """{group: the model's attribute} for the named groups."""
+    """The parts of a model a checkpoint saves or restores.
+
+    Args:
+        model: an `AdversarialModel`.
+        groups: attribute names (`all_groups`, `network_groups`).
+
+    Returns:
+        {group: the model's attribute (a network, an optimizer, a pool or a variable)}.
+    """
     return {group: getattr(model, group) for group in groups}
 
 
@@ -129,8 +159,24 @@ def save_checkpoint(model, run_dir: Path, tag: str, step: int, epoch: int, confi
         The checkpoint's folder.
     """
     root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".tmp-{tag}-{os.getpid()}"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        final = _write(model, root, tmp, tag, step, epoch, config, training_state)
+    except OSError as error:
+        shutil.rmtree(tmp, ignore_errors=True)
+        previous = latest_checkpoint(run_dir)
+        kept = f"{previous.name} stays the latest" if previous else "there is no earlier checkpoint"
+        raise CheckpointWriteError(f"cannot write checkpoint {root / tag}: {error.strerror or error}; {kept}") \
+            from None
+    if training_state:
+        for old in sorted(root.glob("latest_*"), key=_step_of, reverse=True)[KEEP_LATEST:]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _write(model, root: Path, tmp: Path, tag: str, step: int, epoch: int, config: TrainConfig,
+           training_state: bool) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     groups = all_groups(model) if training_state else network_groups(model)
@@ -152,10 +198,19 @@ def save_checkpoint(model, run_dir: Path, tag: str, step: int, epoch: int, confi
     fsync_dir(root)
     if training_state:
         write_text_atomic(root / "LATEST", tag + "\n")
-        for old in root.glob("latest_*"):  # one full state is enough
-            if old.name != tag:
-                shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def remove_temporaries(run_dir: Path) -> None:
+    """Delete the temporary folders a killed writer left in `checkpoints/` (call it holding the run's lock)."""
+    for leftover in (Path(run_dir) / "checkpoints").glob(".*-*"):
+        if leftover.is_dir() and leftover.name.startswith((".tmp-", ".old-")):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _step_of(path: Path) -> int:
+    digits = path.name.rpartition("_")[2]
+    return int(digits) if digits.isdigit() else -1
 
 
 def is_complete(path: Path) -> bool:
@@ -170,24 +225,35 @@ def read_state(checkpoint: Path) -> dict:
     return json.loads((Path(checkpoint) / "state.json").read_text())
 
 
+def latest_checkpoints(run_dir: Path) -> list[Path]:
+    """A run's complete full-state checkpoints, newest first (the one `LATEST` names first of all)."""
+    root = Path(run_dir) / "checkpoints"
+    found = sorted((p for p in root.glob("latest_*") if is_complete(p)), key=_step_of, reverse=True)
+    pointer = root / "LATEST"
+    named = pointer.read_text().strip() if pointer.is_file() else ""
+    return sorted(found, key=lambda p: p.name != named)  # stable: LATEST's first, then by step
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
     """The newest complete full-state checkpoint of a run, or None."""
-    root = Path(run_dir) / "checkpoints"
-    pointer = root / "LATEST"
-    if pointer.is_file():
-        candidate = root / pointer.read_text().strip()
-        if is_complete(candidate):
-            return candidate
-    found = [p for p in root.glob("latest_*") if is_complete(p)]
-    return max(found, key=lambda p: read_state(p)["step"]) if found else None
+    found = latest_checkpoints(run_dir)
+    return found[0] if found else None
 
 
 def find_checkpoint(path: Path, epoch: int | None = None) -> Path:
-    """A checkpoint directory from a run directory, its checkpoints/ folder or a checkpoint itself."""
+    """The checkpoint folder a path names, without opening it (readers use `open_checkpoint`).
+
+    Args:
+        path: a run directory, its `checkpoints/` folder, or a checkpoint folder itself.
+        epoch: the run's `epoch_<NNN>` checkpoint instead of its newest full state.
+
+    Returns:
+        The checkpoint folder; a `UserError` says why there is none.
+    """
     path = Path(path)
     if is_complete(path):
         return path
-    run_dir = path.parent if path.name == "checkpoints" else path
+    run_dir = _run_dir(path)
     if not (run_dir / "checkpoints").is_dir():
         raise UserError(f"no checkpoints found at {path}")
     if epoch is not None:
@@ -202,40 +268,146 @@ def find_checkpoint(path: Path, epoch: int | None = None) -> Path:
     return latest
 
 
-def restore(checkpoint: Path, parts: dict[str, object]) -> None:
-    """Assign a checkpoint's saved values to the variables of `parts` ({group: network, optimizer, layer or
-    variable}, see `parts_of`); names and shapes must match (a `UserError` lists what does not)."""
-    checkpoint = Path(checkpoint)
-    if not (checkpoint / STATE).is_file():
-        _restore_legacy(checkpoint, _positional_variables(parts))
+@dataclass
+class Checkpoint:
+    """An open checkpoint: its folder, config and state, and its arrays, readable until `close` even if a trainer
+    deletes the folder meanwhile. Use it as a context manager."""
+
+    path: Path
+    config: TrainConfig
+    state: dict
+    arrays: np.lib.npyio.NpzFile
+    file: IO[bytes]
+
+    @property
+    def legacy(self) -> bool:
+        """Written by release 0.1 (arrays keyed by position)."""
+        return Path(self.file.name).name == LEGACY_STATE
+
+    def restore(self, parts: dict[str, object]) -> None:
+        """Assign the saved values to the variables of `parts` ({group: network, optimizer, layer or variable},
+        see `parts_of`); names and shapes must match (a `UserError` lists what does not)."""
+        if self.legacy:
+            _restore_legacy(self, _positional_variables(parts))
+        else:
+            _restore_named(self, parts)
+
+    def close(self) -> None:
+        self.arrays.close()
+        self.file.close()
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+DAMAGE = (zipfile.BadZipFile, ValueError, KeyError, EOFError, json.JSONDecodeError, UnicodeDecodeError, TypeError)
+
+
+def _open(path: Path) -> Checkpoint:
+    """Open a checkpoint folder's files (FileNotFoundError: it is gone; `CheckpointDamaged`: it is unreadable)."""
+    name = STATE if (path / STATE).exists() else LEGACY_STATE
+    file = open(path / name, "rb")
+    try:
+        with zipfile.ZipFile(file) as archive:
+            bad = archive.testzip()  # reads every array once and checks its CRC
+        if bad is not None:
+            raise zipfile.BadZipFile(f"{bad} is garbled")
+        file.seek(0)
+        state = json.loads((path / "state.json").read_text())
+        config = TrainConfig.load(path / "config.json")
+        return Checkpoint(path, config, state, np.load(file), file)
+    except FileNotFoundError:
+        file.close()
+        raise
+    except (*DAMAGE, OSError) as error:
+        file.close()
+        raise CheckpointDamaged(f"checkpoint {path} is damaged ({type(error).__name__}: {error})") from None
+
+
+def open_checkpoint(source: Path | str, epoch: int | None = None) -> Checkpoint:
+    """Open the checkpoint a reader asks for: a checkpoint folder itself, or a run directory's newest complete
+    full-state checkpoint (or that of `epoch`), safe against a trainer writing and rotating at the same time.
+
+    Args:
+        source: a run directory, its `checkpoints/` folder, or one checkpoint folder.
+        epoch: open `epoch_<NNN>` of the run instead of the newest full state.
+
+    Returns:
+        The open checkpoint (close it, or use it in a `with` block).
+
+    Raises:
+        UserError: nothing to open, or what was asked for is damaged (a run's newest damaged checkpoint falls back
+            to the previous complete one with a warning instead).
+    """
+    source = Path(source)
+    for _ in range(OPEN_ATTEMPTS):
+        explicit = is_complete(source) or epoch is not None
+        candidates = [find_checkpoint(source, epoch)] if explicit else latest_checkpoints(_run_dir(source))
+        if not candidates:
+            find_checkpoint(source)  # raises the user's error: no checkpoints at all
+        for candidate in candidates:
+            try:
+                return _open(candidate)
+            except FileNotFoundError:
+                break  # a trainer rotated it away after we listed it: list again
+            except CheckpointDamaged as error:
+                if explicit:
+                    raise
+                log.warning("%s; using the previous checkpoint", error)
+        else:
+            raise UserError(f"no readable checkpoint in {_run_dir(source) / 'checkpoints'}")
+    raise UserError(f"checkpoints of {source} changed {OPEN_ATTEMPTS} times while being opened: try again")
+
+
+def _run_dir(path: Path) -> Path:
+    return path.parent if path.name == "checkpoints" else path
+
+
+def restore(checkpoint: Path | Checkpoint, parts: dict[str, object]) -> None:
+    """Restore the variables of `parts` from a checkpoint.
+
+    Args:
+        checkpoint: a checkpoint folder (opened and closed here) or an open `Checkpoint`.
+        parts: {group: network, optimizer, layer or variable} (`parts_of`).
+    """
+    if isinstance(checkpoint, Checkpoint):
+        checkpoint.restore(parts)
         return
+    with _open(Path(checkpoint)) as opened:
+        opened.restore(parts)
+
+
+def _restore_named(checkpoint: Checkpoint, parts: dict[str, object]) -> None:
     wanted = named_variables(parts)
-    with np.load(checkpoint / STATE) as saved:
-        prefixes = tuple(f"{group}/" for group in parts)
-        stored = {key for key in saved.files if key.startswith(prefixes)}
-        missing, unexpected = sorted(set(wanted) - stored), sorted(stored - set(wanted))
-        misshapen = [f"{key} {saved[key].shape} vs {tuple(v.shape)}" for key, v in wanted.items()
-                     if key in stored and tuple(saved[key].shape) != tuple(v.shape)]
-        if missing or unexpected or misshapen:
-            problems = [f"{what} ({len(keys)}): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}"
-                        for what, keys in (("missing", missing), ("unexpected", unexpected),
-                                           ("of another shape", misshapen)) if keys]
-            raise UserError(f"checkpoint {checkpoint} does not fit this model: " + "; ".join(problems))
-        for key, variable in wanted.items():
-            variable.assign(saved[key])
+    saved = checkpoint.arrays
+    prefixes = tuple(f"{group}/" for group in parts)
+    stored = {key for key in saved.files if key.startswith(prefixes)}
+    missing, unexpected = sorted(set(wanted) - stored), sorted(stored - set(wanted))
+    misshapen = [f"{key} {saved[key].shape} vs {tuple(v.shape)}" for key, v in wanted.items()
+                 if key in stored and tuple(saved[key].shape) != tuple(v.shape)]
+    if missing or unexpected or misshapen:
+        problems = [f"{what} ({len(keys)}): {', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''}"
+                    for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                       ("of another shape", misshapen)) if keys]
+        raise UserError(f"checkpoint {checkpoint.path} does not fit this model: " + "; ".join(problems))
+    for key, variable in wanted.items():
+        variable.assign(saved[key])
 
 
-def _restore_legacy(checkpoint: Path, groups: dict[str, list]) -> None:
+def _restore_legacy(checkpoint: Checkpoint, groups: dict[str, list]) -> None:
     """Release 0.1's `weights.npz`: arrays keyed `<group>/<index>`, assigned in the variables' order."""
-    with np.load(checkpoint / LEGACY_STATE) as saved:
-        for group, variables in groups.items():
-            keys = sorted(k for k in saved.files if k.startswith(group + "/"))
-            if len(keys) != len(variables):
-                raise UserError(f"checkpoint {checkpoint} does not fit this model: {group} has "
-                                f"{len(keys)} arrays, the model {len(variables)}")
-            for key, variable in zip(keys, variables, strict=True):
-                value = saved[key]
-                if tuple(value.shape) != tuple(variable.shape):
-                    raise UserError(f"checkpoint {checkpoint} does not fit this model: {key} has shape "
-                                    f"{value.shape}, the model {tuple(variable.shape)}")
-                variable.assign(value)
+    saved = checkpoint.arrays
+    for group, variables in groups.items():
+        keys = sorted(k for k in saved.files if k.startswith(group + "/"))
+        if len(keys) != len(variables):
+            raise UserError(f"checkpoint {checkpoint.path} does not fit this model: {group} has "
+                            f"{len(keys)} arrays, the model {len(variables)}")
+        for key, variable in zip(keys, variables, strict=True):
+            value = saved[key]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise UserError(f"checkpoint {checkpoint.path} does not fit this model: {key} has shape "
+                                f"{value.shape}, the model {tuple(variable.shape)}")
+            variable.assign(value)

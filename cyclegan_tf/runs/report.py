@@ -188,12 +188,14 @@ class CsvLog:
         self.path = Path(path)
         header = list(columns)
         if self.path.is_file() and self.path.stat().st_size:
-            with open(self.path, newline="") as f:
-                reader = csv.DictReader(f)
-                header = list(reader.fieldnames or columns)
-                rows = list(reader)
-            if start_step is not None and any(_int(row.get("step")) > start_step for row in rows):
-                self._rewrite(header, [row for row in rows if _int(row.get("step")) <= start_step])
+            text = self.path.read_text()
+            complete = text[: text.rfind("\n") + 1]  # a process killed while writing a row left part of it
+            reader = csv.DictReader(io.StringIO(complete))
+            header = list(reader.fieldnames or columns)
+            rows = list(reader)
+            kept = [row for row in rows if start_step is None or _int(row.get("step")) <= start_step]
+            if complete != text or len(kept) < len(rows):
+                self._rewrite(header, kept)
         else:
             self._rewrite(header, [])
         self.columns = header

@@ -1,19 +1,22 @@
 """Keras callbacks that connect a running `fit` to its run directory and to the person watching it.
 
+- `NonFiniteGuard`: stops training at the step a loss becomes NaN or infinite, before anything saves it.
 - `Checkpointer`: the training state, every epoch and every `--save-latest-freq` steps.
 - `Progress`: a progress bar per epoch (losses, images/s, ETA) and a one-line summary; lines only when quiet.
 - `LossLogger`: `loss_log.csv` and TensorBoard scalars every `--print-freq` steps and per epoch; `losses.png`.
 - `Evaluator`: FID, KID, cycle or target L1/PSNR (and exact scores) every `--eval-freq` epochs; `best.json`.
 - `SampleWriter`: per epoch, panels of fixed test images (PNG grid, TensorBoard), `timelapse.gif`, `index.html`.
 
-`monitoring_callbacks` makes all but the checkpointer. Everything they write is rebuilt from, or appended
-to, what is in the run directory, so a resumed run continues its logs, gallery and time-lapse.
+`monitoring_callbacks` makes the monitors (all but the guard and the checkpointer); `fit` runs the guard, the
+monitors, then the checkpointer. Everything the monitors write is rebuilt from, or appended to, what is in the
+run directory, so a resumed run continues its logs, gallery and time-lapse.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import sys
 import time
@@ -38,9 +41,32 @@ from cyclegan_tf.runs import checkpoints, report
 log = logging.getLogger("cyclegan_tf")
 
 
+class NonFiniteLoss(Exception):
+    """A loss became NaN or infinite at `step` (raised out of `fit` by the `Checkpointer`)."""
+
+    def __init__(self, step: int, name: str, value: float):
+        super().__init__(f"step {step}: {name} is {value}")
+        self.step, self.name, self.value = step, name, value
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Runs first after every step: stops training (`NonFiniteLoss`) when a loss is NaN or infinite, before
+    anything logs or saves that state, so the last checkpoint stays the latest."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        # The logs are the epoch's running means: a non-finite loss at any step shows in them from that step on.
+        for name, value in (logs or {}).items():
+            if not math.isfinite(float(value)):
+                raise NonFiniteLoss(int(self.model.step_counter.numpy()), name, float(value))
+
+
 class Checkpointer(keras.callbacks.Callback):
     """Saves the full training state as `latest` every epoch and every `save_latest_freq` steps,
     and the networks every `save_epoch_freq` epochs and at the last epoch.
+
+    It runs after the monitors of a step or an epoch: whatever they wrote for a step (a log row, the epoch's
+    samples) is on disk before the checkpoint that a resume starts from, so a process killed in between
+    redoes that step and rewrites it, and none is lost or doubled.
 
     The step is the model's `step_counter` (with `--steps-per-execution N`, Keras calls batch
     callbacks once per N steps, so counting calls would not do). `save_now` is also called by
@@ -82,6 +108,16 @@ def monitoring_callbacks(config: TrainConfig, root: Path, steps_per_epoch: int, 
     """Progress (verbose 1: bars, 2: one line per epoch, 0: none), logs, evaluation and samples, in that order.
 
     The evaluator runs before the sample writer so that the gallery it rewrites shows this epoch's scores.
+
+    Args:
+        config: the run's config.
+        root: its training data folder (the test images come from there).
+        steps_per_epoch: steps of one epoch.
+        start_step: the step the run starts (or resumes) at: logs written after it by a killed process are dropped.
+        verbose: 1, 2 or 0 (see above).
+
+    Returns:
+        The callbacks, for `fit` (before the `Checkpointer`).
     """
     writer = tf.summary.create_file_writer(str(Path(config.logdir) if config.logdir else config.run_dir / "logs"))
     out: list[keras.callbacks.Callback] = []
@@ -105,12 +141,25 @@ SCALAR = _metadata("scalars", summary_pb2.DATA_CLASS_SCALAR)
 
 
 def write_scalar(tag: str, value: float, step: int) -> None:
-    """A TensorBoard scalar into the default summary writer."""
+    """A TensorBoard scalar into the default summary writer.
+
+    Args:
+        tag: its name, e.g. `train/G_AB`.
+        value: the number.
+        step: the x-axis value (a training step or an epoch).
+    """
     tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=SCALAR)
 
 
 def write_images(tag: str, images: list[np.ndarray], step: int, description: str = "") -> None:
-    """TensorBoard images (uint8 RGB, one size) into the default summary writer: [width, height, PNG...]."""
+    """TensorBoard images into the default summary writer, as TensorBoard stores them: [width, height, PNG...].
+
+    Args:
+        tag: their name, e.g. `samples/AtoB`.
+        images: uint8 RGB arrays of one size.
+        step: the x-axis value (an epoch).
+        description: shown under the images.
+    """
     height, width = images[0].shape[:2]
     pngs = [tf.io.encode_png(image).numpy() for image in images]
     tf.summary.write(tag, tf.constant([str(width).encode(), str(height).encode(), *pngs]), step=step,
@@ -125,13 +174,26 @@ def format_duration(seconds: float) -> str:
 
 
 def model_order(model, logs: dict) -> dict:
-    """`logs` with the model's metrics first, in its order (Keras sorts its logs by name), then the rest (lr)."""
+    """`logs` with the model's metrics first, in its order (Keras sorts its logs by name), then the rest (lr).
+
+    Args:
+        model: the model in training.
+        logs: what `fit` passed to a callback.
+
+    Returns:
+        The same items, reordered.
+    """
     names = [m.name for m in getattr(model, "metrics", [])]
     return {**{k: logs[k] for k in names if k in logs}, **{k: v for k, v in logs.items() if k not in names}}
 
 
 def format_logs(logs: dict, digits: int = 3) -> str:
-    """'G_AB 0.312 G_BA 0.298 ... lr 2.0e-04'."""
+    """The logs as one line: 'G_AB 0.312 G_BA 0.298 ... lr 2.0e-04'.
+
+    Args:
+        logs: {name: value}.
+        digits: decimals of the losses (the learning rate is in scientific notation).
+    """
     return " ".join(f"{k} {float(v):.1e}" if k == "lr" else f"{k} {float(v):.{digits}f}" for k, v in logs.items())
 
 
@@ -194,9 +256,21 @@ class Progress(keras.callbacks.Callback):
         steps = self._step() - self.first_step
         left = (self.total_epochs - epoch - 1) * self.steps_per_epoch
         eta = f"  ETA {format_duration(left * seconds / steps)}" if steps and left else ""
+        skipped = ", ".join(f"{player} {n}" for player, n in skipped_steps(self.model).items() if n)
+        skipped = f"  steps skipped by fp16 loss scaling (overflow) so far: {skipped}" if skipped else ""
         self._write(f"epoch {epoch + 1}/{self.total_epochs}  {steps} steps in {format_duration(seconds)} "
                     f"({steps * self.batch_size / max(seconds, 1e-9):.1f} img/s){eta}  "
-                    f"{format_logs(model_order(self.model, logs or {}))}\n")
+                    f"{format_logs(model_order(self.model, logs or {}))}{skipped}\n")
+
+
+def skipped_steps(model) -> dict[str, int]:
+    """{"G": n, "D": n}: steps whose update float16 loss scaling skipped (non-finite gradients; the scale is then
+    lowered), counted over the whole run. Empty without loss scaling."""
+    out = {}
+    for player, optimizer in (("G", model.g_optimizer), ("D", model.d_optimizer)):
+        if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+            out[player] = int(model.step_counter.numpy()) - int(optimizer.iterations.numpy())
+    return out
 
 
 class LossLogger(keras.callbacks.Callback):
@@ -256,6 +330,9 @@ class LossLogger(keras.callbacks.Callback):
                 write_scalar(f"train/{key}", value, step)
 
     def on_epoch_end(self, epoch, logs=None):
+        step = self._step()
+        if logs and self.logged[0] == self.epoch_start < step:  # no row yet this epoch (a short run): one now
+            self._log_row(step, {k: float(v) for k, v in logs.items()})
         with self.writer.as_default():
             for key, value in (logs or {}).items():
                 write_scalar(f"epoch/{key}", value, epoch + 1)
@@ -328,7 +405,15 @@ class Evaluator(keras.callbacks.Callback):
 
 
 def update_best(run_dir: Path, result: evaluate.Evaluation) -> dict | None:
-    """Record `result` in `best.json` if its mean FID is the lowest so far; returns the best record."""
+    """Record `result` in `best.json` if its mean FID is the lowest so far.
+
+    Args:
+        run_dir: the run directory.
+        result: an evaluation of the run.
+
+    Returns:
+        The best record (the new one, or the earlier one), or None while no evaluation had FID.
+    """
     path = Path(run_dir) / "best.json"
     best = json.loads(path.read_text()) if path.is_file() else None
     fid = result.mean_fid
@@ -403,7 +488,15 @@ class SampleWriter(keras.callbacks.Callback):
 
 def fixed_samples(root: Path, config: TrainConfig) -> dict[str, TestImages]:
     """The first `n_samples` test images of each direction (training images without a test split), scaled and
-    centre-cropped to the training size: the same images every epoch, so the panels show progress."""
+    centre-cropped to the training size: the same images every epoch, so the panels show progress.
+
+    Args:
+        root: the run's training data folder.
+        config: the run's config (`n_samples`, `crop_size`, the model's directions).
+
+    Returns:
+        {direction: its test images}.
+    """
     out = {}
     for direction in run_directions(config):
         images = test_images(config, root, direction, config.n_samples)

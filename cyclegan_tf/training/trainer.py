@@ -16,21 +16,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data.pipeline import training_data
+from cyclegan_tf.data.pipeline import TrainingData, training_data
 from cyclegan_tf.data.registry import resolve_dataroot
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models.base import AdversarialModel
 from cyclegan_tf.models.registry import build_model
 from cyclegan_tf.runs import checkpoints
-from cyclegan_tf.training.callbacks import Checkpointer, monitoring_callbacks
+from cyclegan_tf.runs.lock import RunLock
+from cyclegan_tf.training.callbacks import Checkpointer, NonFiniteGuard, NonFiniteLoss, monitoring_callbacks
 
 log = logging.getLogger("cyclegan_tf")
 
 
 class TrainingInterrupted(Exception):
     """Training was stopped (Ctrl-C or SIGTERM) after its state was saved."""
+
+
+class TrainingDiverged(UserError):
+    """A loss became NaN or infinite; training stopped without saving that state."""
 
 
 @dataclass
@@ -53,17 +59,40 @@ def _raise_interrupt(signum, frame):
 
 def train(cfg: TrainConfig, verbose: int | str = "auto",
           callbacks: list[keras.callbacks.Callback] | None = None) -> TrainResult:
-    """Train (or, with `cfg.continue_train`, resume) a run of `cfg.model`; returns where it went and its losses.
+    """Train (or, with `cfg.continue_train`, resume) a run of `cfg.model`.
 
-    `callbacks` are added to `fit`'s after the checkpointer (which runs first at each step's end) and the
-    monitors (`callbacks.monitoring_callbacks`). `verbose`: 1 a progress bar per epoch, 2 one line per epoch,
-    0 nothing; "auto": 1 on a terminal, else 2.
+    Args:
+        cfg: the run's config (`config.make_config` applies presets and a resumed run's saved config).
+        verbose: 1 a progress bar per epoch, 2 one line per epoch, 0 nothing; "auto": 1 on a terminal, else 2.
+        callbacks: added to `fit`'s after the guard against non-finite losses, the monitors
+            (`callbacks.monitoring_callbacks`) and the checkpointer, which run in that order at each step's end.
+
+    Returns:
+        Where the run went, the steps and epochs done, its losses per epoch and the trained model.
+
+    Raises:
+        UserError: a mistake in the options or the data, another process training this run
+            (`runs.lock`), a checkpoint that cannot be written, or a loss that became NaN (`TrainingDiverged`).
+        TrainingInterrupted: Ctrl-C or SIGTERM, after the state was saved.
     """
     cfg.validate()
     started = time.time()
     root = resolve_dataroot(cfg)
+    if cfg.deterministic:
+        cfg.seed = 0 if cfg.seed is None else cfg.seed
+        # process-wide and for good: ops pick algorithms that give the same result every time
+        tf.config.experimental.enable_op_determinism()
     if cfg.seed is not None:
         keras.utils.set_random_seed(cfg.seed)
+    data = training_data(root, cfg)
+    # One writer per run: a second `train` of this run stops here, before it writes anything into it.
+    with RunLock(cfg.run_dir):
+        return _train_locked(cfg, root, data, started, verbose, callbacks)
+
+
+def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: float, verbose: int | str,
+                  callbacks: list[keras.callbacks.Callback] | None) -> TrainResult:
+    checkpoints.remove_temporaries(cfg.run_dir)  # what a killed writer left half-written
     latest = checkpoints.latest_checkpoint(cfg.run_dir)
     if latest and not cfg.continue_train:
         raise UserError(f"run {cfg.run_dir} already has checkpoints: add --continue-train to resume it, "
@@ -71,13 +100,13 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
     if cfg.continue_train and latest is None:
         raise UserError(f"nothing to resume: no complete checkpoint in {cfg.run_dir}")
 
-    data = training_data(root, cfg)
     if data.image_shape is None and cfg.pool_size and cfg.model == "cycle_gan":
         log.warning("training images differ in size (--preprocess %s): the image pool is off", cfg.preprocess)
     model = build_model(cfg, data.steps_per_epoch, data.image_shape)
     step = 0
     if cfg.continue_train:
-        checkpoints.restore(latest, checkpoints.parts_of(model, checkpoints.all_groups(model)))
+        with checkpoints.open_checkpoint(cfg.run_dir) as opened:  # the newest readable one
+            opened.restore(checkpoints.parts_of(model, checkpoints.all_groups(model)))
         step = int(model.step_counter.numpy())
         log.info("resuming %s at step %d (epoch %d)", cfg.run_dir, step, step // data.steps_per_epoch + 1)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -101,7 +130,7 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
             plan.append((epoch, cfg.total_epochs, spe))
         for first, end, steps in plan:
             fit = model.fit(data.dataset, initial_epoch=first, epochs=end, steps_per_epoch=steps,
-                            callbacks=[checkpointer, *monitors, *(callbacks or [])], verbose=0,
+                            callbacks=[NonFiniteGuard(), *monitors, checkpointer, *(callbacks or [])], verbose=0,
                             shuffle=False)
             for key, values in fit.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
@@ -109,6 +138,11 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
         saved = checkpointer.save_now()
         raise TrainingInterrupted(f"interrupted at step {checkpointer.step}; saved {saved}; "
                                   f"resume with --continue-train --name {cfg.name}") from None
+    except NonFiniteLoss as stop:  # nothing is saved: the state after this step is not worth keeping
+        kept = checkpoints.latest_checkpoint(cfg.run_dir)
+        raise TrainingDiverged(f"step {stop.step}: loss {stop.name} is {stop.value} (training diverged); "
+                               f"nothing was saved after it, {kept.name if kept else 'no checkpoint'} stays the "
+                               f"latest: lower --lr and resume with --continue-train --name {cfg.name}") from None
     finally:
         signal.signal(signal.SIGTERM, previous)
 
