@@ -134,7 +134,7 @@ def test_a_checkpoint_cut_short_never_replaces_the_last_good_one(tmp_path, monke
         raise OSError("disk full")
 
     monkeypatch.setattr(np, "savez", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(checkpoints.CheckpointWriteError, match="disk full; latest_00000004 stays the latest"):
         checkpoints.save_checkpoint(model, cfg.run_dir, "latest_00000008", 8, 1, cfg, training_state=True)
     assert checkpoints.latest_checkpoint(cfg.run_dir) == good
     # A LATEST pointing at a missing directory falls back to the newest complete checkpoint.

@@ -267,7 +267,7 @@ def skipped_steps(model) -> dict[str, int]:
     """{"G": n, "D": n}: steps whose update float16 loss scaling skipped (non-finite gradients; the scale is then
     lowered), counted over the whole run. Empty without loss scaling."""
     out = {}
-    for player, optimizer in (("G", model.g_optimizer), ("D", model.d_optimizer)):
+    for player, optimizer in (("G", getattr(model, "g_optimizer", None)), ("D", getattr(model, "d_optimizer", None))):
         if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
             out[player] = int(model.step_counter.numpy()) - int(optimizer.iterations.numpy())
     return out
