@@ -23,10 +23,12 @@ from cyclegan_tf.presets import preset
 
 
 def _opt(default: Any, help: str, choices: tuple | None = None, group: str = "training",
-         flags: tuple[str, ...] | None = None) -> Any:
+         flags: tuple[str, ...] | None = None, option: bool = True) -> Any:
     """A field with its CLI help text, choices, option group and, when not the usual `--name-hyphenated` (also
-    `--name_underscored`), its flags: click declarations, e.g. ("--dropout/--no-dropout",) for a negatable flag."""
-    return field(default=default, metadata={"help": help, "choices": choices, "group": group, "flags": flags})
+    `--name_underscored`), its flags: click declarations, e.g. ("--dropout/--no-dropout",) for a negatable flag.
+    `option=False`: recorded in config.json by the trainer, not a command-line option."""
+    return field(default=default, metadata={"help": help, "choices": choices, "group": group, "flags": flags,
+                                            "option": option})
 
 
 @dataclass
@@ -111,6 +113,15 @@ class TrainConfig:
     jit_compile: str = _opt("auto", "Compile the training step with XLA; auto: on a GPU, off on a CPU (where it "
                             "measured slower).", names.JIT_COMPILE, group="speed")
     steps_per_execution: int = _opt(1, "Training steps per call into the compiled graph.", group="speed")
+    strategy: str = _opt("auto", "tf.distribute strategy: mirrored (the GPUs of this machine), multiworker (machines "
+                         "named by $TF_CONFIG), none; auto: multiworker when TF_CONFIG names a cluster, mirrored "
+                         "with more than one GPU, else none. --batch-size is the global batch.", names.STRATEGIES,
+                         group="speed")
+    collective_timeout: float = _opt(300.0, "--strategy multiworker: seconds a worker waits for the others in a "
+                                     "step before the run stops (a dead or unreachable worker).", group="speed")
+    strategy_used: str | None = _opt(None, "The strategy the run last trained with.", option=False)
+    replicas: int = _opt(1, "Replicas the run last trained on (global batch = replicas x per-replica batch).",
+                         option=False)
 
     # Watching a run (see callbacks.py and report.py)
     logdir: str | None = _opt(None, "TensorBoard log folder [default: <run dir>/logs].", group="monitor")

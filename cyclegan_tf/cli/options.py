@@ -26,6 +26,8 @@ def flag_names(name: str) -> list[str]:
 def config_options(command: Callable) -> Callable:
     """Add one option per `TrainConfig` field to a click command (default None = not given)."""
     for f in reversed(dataclasses.fields(TrainConfig)):
+        if not f.metadata["option"]:
+            continue
         meta, kind = f.metadata, field_type(f.name)[0]
         shown = f.default in (None, False) or "[default:" in meta["help"]
         if kind is bool and meta["flags"] and "/" in meta["flags"][0]:  # negatable: say which side is the default

@@ -35,6 +35,13 @@ def two_passes(network: keras.Model, first: tf.Tensor, second: tf.Tensor, stacke
     return both[:n], both[n:]
 
 
+def per_replica(loss: tf.Tensor) -> tf.Tensor:
+    """A loss to differentiate on one replica of a `tf.distribute` strategy: divided by the number of replicas,
+    since the optimizers sum the replicas' gradients (the identity outside a strategy)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss / replicas
+
+
 def discriminator_term(D: keras.Model, real: tf.Tensor, fake: tf.Tensor, gan_mode: str, lambda_gp: float,
                        training: bool = True, stacked: bool = False) -> tf.Tensor:
     """One discriminator's loss on a real and a fake batch, with WGAN-GP's penalty when that is the mode.
@@ -80,7 +87,9 @@ class AdversarialModel(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
         # Training steps taken. Not the optimizers' `iterations`: under float16 loss scaling those skip
         # the steps whose gradients overflowed, and checkpoints and epochs count every step.
-        self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter")
+        # Under tf.distribute each replica adds 1 per step; the first replica's count is the step.
+        self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter",
+                                           aggregation="only_first_replica")
 
     @classmethod
     def directions(cls, config: TrainConfig) -> dict[str, str]:
@@ -106,6 +115,14 @@ class AdversarialModel(keras.Model):
         g_optimizer.build(self.trainable_variables_of(self.generators))
         d_optimizer.build(self.trainable_variables_of(self.discriminators))
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy, Keras' `fit` (3.15) takes a batch from the epoch's iterator to build the
+        # model symbolically, so that batch is never trained on, and under MultiWorkerMirroredStrategy it fails on
+        # a tuple batch. Our models are built in `compile` (functional networks, optimizers, pools, trackers), so
+        # there is nothing to build: skip it. A private method: setup.cfg pins Keras below 3.16, and
+        # tests/test_distribute.py checks that N replicas train as one replica on the global batch.
+        return None
+
     @staticmethod
     def trainable_variables_of(networks: list[keras.Model]) -> list:
         return [v for network in networks for v in network.trainable_variables]
@@ -125,4 +142,7 @@ class AdversarialModel(keras.Model):
             self.trackers[name].update_state(value)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         logs["lr"] = learning_rate
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3.15 reduces multi-worker logs with `strategy.reduce(..., axis=0)`, which needs a dimension
+            logs = {name: tf.reshape(tf.cast(value, tf.float32), [1]) for name, value in logs.items()}
         return logs

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from cyclegan_tf.choices import GENERATOR_OF
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.base import AdversarialModel, discriminator_term, two_passes
+from cyclegan_tf.models.base import AdversarialModel, discriminator_term, per_replica, two_passes
 from cyclegan_tf.models.builders import build_discriminator, build_generator, compile_with_reference_optimizers
 from cyclegan_tf.models.precision import build_under_policy
 from cyclegan_tf.nn import losses
@@ -109,7 +109,7 @@ class CycleGAN(AdversarialModel):
         learning_rate = self.g_optimizer.learning_rate  # the rate this step uses
         with tf.GradientTape() as tape:
             g_terms, fake_A, fake_B = self.generator_losses(real_A, real_B)
-            g_loss = self.g_optimizer.scale_loss(tf.add_n(list(g_terms.values())))
+            g_loss = self.g_optimizer.scale_loss(per_replica(tf.add_n(list(g_terms.values()))))
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars, strict=False))
 
         d_terms = {}
@@ -119,7 +119,7 @@ class CycleGAN(AdversarialModel):
             fake_B = self.pool_B(tf.stop_gradient(fake_B))
             with tf.GradientTape() as tape:
                 d_terms = self.discriminator_losses(real_A, real_B, fake_A, fake_B)
-                d_loss = self.d_optimizer.scale_loss(tf.add_n(list(d_terms.values())))
+                d_loss = self.d_optimizer.scale_loss(per_replica(tf.add_n(list(d_terms.values()))))
             self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=False))
         return self.finish_step({**g_terms, **d_terms}, learning_rate)
 

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.base import AdversarialModel, discriminator_term
+from cyclegan_tf.models.base import AdversarialModel, discriminator_term, per_replica
 from cyclegan_tf.models.builders import build_discriminator, build_generator, compile_with_reference_optimizers
 from cyclegan_tf.models.precision import build_under_policy
 from cyclegan_tf.nn import losses
@@ -81,10 +81,10 @@ class Pix2Pix(AdversarialModel):
             if self.loss_weights.use_gan:
                 with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                     d_terms = self.discriminator_losses(inputs, target, tf.stop_gradient(fake))
-                    d_loss = self.d_optimizer.scale_loss(tf.add_n(list(d_terms.values())))
+                    d_loss = self.d_optimizer.scale_loss(per_replica(tf.add_n(list(d_terms.values()))))
                 self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=False))
             g_terms = self.generator_losses(inputs, target, fake)
-            g_loss = self.g_optimizer.scale_loss(tf.add_n(list(g_terms.values())))
+            g_loss = self.g_optimizer.scale_loss(per_replica(tf.add_n(list(g_terms.values()))))
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=False))
         return self.finish_step({**g_terms, **d_terms}, learning_rate)
 

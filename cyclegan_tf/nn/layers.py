@@ -108,10 +108,12 @@ class ImagePool(keras.layers.Layer):
     def build(self, input_shape):
         if self.pool_size and None in tuple(input_shape[1:]):
             raise ValueError(f"ImagePool needs a fixed image shape, got {input_shape}")
-        self.images = self.add_weight(
-            shape=(max(self.pool_size, 1), *input_shape[1:]), initializer="zeros", trainable=False, name="images"
-        )
-        self.count = self.add_weight(shape=(), initializer="zeros", dtype="int32", trainable=False, name="count")
+        # One pool per replica under tf.distribute (each replica's discriminators see its own history, as each
+        # process of the reference's DataParallel would); a checkpoint keeps the first replica's.
+        per_replica = dict(trainable=False, synchronization="on_read", aggregation="only_first_replica")
+        self.images = keras.Variable(keras.initializers.Zeros()((max(self.pool_size, 1), *input_shape[1:])),
+                                     name="images", **per_replica)
+        self.count = keras.Variable(0, dtype="int32", name="count", **per_replica)
 
     def call(self, images):
         if not self.pool_size:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from cyclegan_tf import choices
@@ -89,6 +90,8 @@ class _Blocks:
             return layers.BatchNormalization(
                 momentum=0.9, epsilon=1e-5,  # PyTorch's momentum 0.1 is Keras' 0.9
                 gamma_initializer=keras.initializers.RandomNormal(1.0, self.init_gain), name=name,
+                # built under a tf.distribute strategy of several replicas: statistics of the global batch
+                synchronized=tf.distribute.get_strategy().num_replicas_in_sync > 1,
             )(x)
         return x
 

@@ -8,9 +8,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +29,7 @@ from cyclegan_tf.models.base import AdversarialModel
 from cyclegan_tf.models.registry import build_model
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.lock import RunLock
+from cyclegan_tf.training import distribute
 from cyclegan_tf.training.callbacks import Checkpointer, NonFiniteGuard, NonFiniteLoss, monitoring_callbacks
 
 log = logging.getLogger("cyclegan_tf")
@@ -77,6 +81,8 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
     """
     cfg.validate()
     started = time.time()
+    # first: a multi-worker strategy sets up collective ops, which must come before TensorFlow runs anything
+    strategy = distribute.make_strategy(cfg)
     root = resolve_dataroot(cfg)
     if cfg.deterministic:
         cfg.seed = 0 if cfg.seed is None else cfg.seed
@@ -84,14 +90,23 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
         tf.config.experimental.enable_op_determinism()
     if cfg.seed is not None:
         keras.utils.set_random_seed(cfg.seed)
+    cfg.strategy_used, cfg.replicas = distribute.resolve(cfg.strategy), strategy.num_replicas_in_sync
     data = training_data(root, cfg)
+    if not distribute.is_chief(strategy):
+        # A worker of a cluster other than the chief trains in step with it and writes nothing into the run:
+        # its copy of the checkpoints and logs goes to a temporary folder, deleted at the end.
+        with tempfile.TemporaryDirectory(prefix="cyclegan-tf-worker-") as scratch:
+            worker = dataclasses.replace(cfg, checkpoints_dir=scratch)
+            if cfg.continue_train:  # resume from the chief's checkpoint, as the chief does
+                shutil.copytree(cfg.run_dir, worker.run_dir, ignore=shutil.ignore_patterns(".lock"))
+            return _train_locked(worker, root, data, started, 0, callbacks, strategy)
     # One writer per run: a second `train` of this run stops here, before it writes anything into it.
     with RunLock(cfg.run_dir):
-        return _train_locked(cfg, root, data, started, verbose, callbacks)
+        return _train_locked(cfg, root, data, started, verbose, callbacks, strategy)
 
 
 def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: float, verbose: int | str,
-                  callbacks: list[keras.callbacks.Callback] | None) -> TrainResult:
+                  callbacks: list[keras.callbacks.Callback] | None, strategy: tf.distribute.Strategy) -> TrainResult:
     checkpoints.remove_temporaries(cfg.run_dir)  # what a killed writer left half-written
     latest = checkpoints.latest_checkpoint(cfg.run_dir)
     if latest and not cfg.continue_train:
@@ -102,11 +117,13 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
 
     if data.image_shape is None and cfg.pool_size and cfg.model == "cycle_gan":
         log.warning("training images differ in size (--preprocess %s): the image pool is off", cfg.preprocess)
-    model = build_model(cfg, data.steps_per_epoch, data.image_shape)
+    with strategy.scope():  # variables mirrored on every replica; `fit` then runs each step on all of them
+        model = build_model(cfg, data.steps_per_epoch, data.image_shape)
+        if cfg.continue_train:  # also with another number of replicas than the run had: the state is one copy
+            with checkpoints.open_checkpoint(cfg.run_dir) as opened:  # the newest readable one
+                opened.restore(checkpoints.parts_of(model, checkpoints.all_groups(model)))
     step = 0
     if cfg.continue_train:
-        with checkpoints.open_checkpoint(cfg.run_dir) as opened:  # the newest readable one
-            opened.restore(checkpoints.parts_of(model, checkpoints.all_groups(model)))
         step = int(model.step_counter.numpy())
         log.info("resuming %s at step %d (epoch %d)", cfg.run_dir, step, step // data.steps_per_epoch + 1)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +155,13 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
         saved = checkpointer.save_now()
         raise TrainingInterrupted(f"interrupted at step {checkpointer.step}; saved {saved}; "
                                   f"resume with --continue-train --name {cfg.name}") from None
+    except (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.CancelledError,
+            tf.errors.AbortedError, tf.errors.InternalError) as error:
+        if cfg.replicas == 1 or cfg.strategy_used != "multiworker":
+            raise
+        raise UserError(f"a worker of the cluster stopped answering at step {checkpointer.step} "
+                        f"({type(error).__name__}); start every worker again with --continue-train to resume from "
+                        "the chief's last checkpoint") from None
     except NonFiniteLoss as stop:  # nothing is saved: the state after this step is not worth keeping
         kept = checkpoints.latest_checkpoint(cfg.run_dir)
         raise TrainingDiverged(f"step {stop.step}: loss {stop.name} is {stop.value} (training diverged); "
