@@ -26,7 +26,7 @@ test: $(STAMP)
 
 # Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
 bench: $(STAMP)
-	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --json bench.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --json bench.json
 
 # The same, with our PyTorch implementation of the reference's training step timed in the same run.
 # PyTorch 2.13.0 is installed into .venv for this target only (these machines carry its CPU wheel).

@@ -119,3 +119,18 @@ def test_bench_table_states_the_ratio_to_pytorch():
     ours = next(line for line in table.splitlines() if line.startswith("| resnet_9blocks"))
     assert "| 3.50x | 2.00x |" in ours  # 7.0 / 2.0 s per step; 3.0 / 1.5 images per second
     assert "| 3000 |" in ours and "1800 GFLOP/s" in table
+
+
+def test_bench_table_shows_the_cluster_rows_and_overhead():
+    from cyclegan_tf.experiments.bench import Case, format_table
+
+    single, cluster = Case("resnet_9blocks", 128, "off", batch=2), Case("resnet_9blocks", 128, "off", batch=2,
+                                                                         workers=2)
+    assert (single.label, cluster.label) == ("resnet_9blocks 128px float32 batch 2",
+                                             "resnet_9blocks 128px float32 batch 2 on 2 workers")
+    rows = [dict(label=case.label, net_g="resnet_9blocks", size=128, train_step_s=seconds, train_img_s=2 / seconds,
+                 train_gflop_s=100.0, peak_fraction=0.5, train_peak_rss_mib=2000.0)
+            for case, seconds in ((single, 5.0), (cluster, 6.0))]
+    table = format_table({"rows": rows, "conv_peak": {}, "pipeline": {}, "cluster_overhead": 1.2})
+    assert "| resnet_9blocks 128px float32 batch 2 on 2 workers | 6.00 | 0.33 | 100 | 50% |  | 2000 |" in table
+    assert "take 1.20x the step time of 1 process with batch 2" in table

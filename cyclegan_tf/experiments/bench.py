@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import resource
+import socket
 import subprocess
 import sys
 import tempfile
@@ -54,12 +55,15 @@ class Case:
     ngf: int = 64
     xla: bool = False
     deterministic: bool = False  # op determinism (`train --deterministic`)
+    batch: int = 1  # the global batch
+    workers: int = 1  # processes of a MultiWorkerMirroredStrategy cluster on 127.0.0.1 (batch // workers each)
 
     @property
     def label(self) -> str:
         precision = "float32" if self.precision == "off" else self.precision
         return (f"{self.net_g} {self.size}px {precision}{' XLA' if self.xla else ''}"
-                f"{' deterministic' if self.deterministic else ''}")
+                f"{' deterministic' if self.deterministic else ''}{f' batch {self.batch}' if self.batch > 1 else ''}"
+                f"{f' on {self.workers} workers' if self.workers > 1 else ''}")
 
 
 def generator_for_size(net_g: str, size: int) -> str:
@@ -97,14 +101,18 @@ def measure_training(case: Case) -> dict:
     from cyclegan_tf.config import TrainConfig
     from cyclegan_tf.models.cycle_gan import build_cycle_gan
     from cyclegan_tf.nn.networks import count_multiply_adds
+    from cyclegan_tf.training.distribute import make_strategy
 
     cfg = TrainConfig(dataset="bench", netG=case.net_g, ngf=case.ngf, ndf=case.ngf, mixed_precision=case.precision,
-                      crop_size=case.size, load_size=case.size, jit_compile="on" if case.xla else "off", seed=0)
+                      crop_size=case.size, load_size=case.size, jit_compile="on" if case.xla else "off", seed=0,
+                      batch_size=case.batch, strategy="multiworker" if case.workers > 1 else "none")
+    strategy = make_strategy(cfg)  # first: a cluster's collective ops must be set up before anything runs
     if case.deterministic:
         tf.config.experimental.enable_op_determinism()
-    model = build_cycle_gan(cfg, steps_per_epoch=1000, image_shape=(case.size, case.size))
+    with strategy.scope():
+        model = build_cycle_gan(cfg, steps_per_epoch=1000, image_shape=(case.size, case.size))
     rng = np.random.default_rng(0)
-    images = rng.uniform(-1, 1, (2, 1, case.size, case.size, 3)).astype("float32")
+    images = rng.uniform(-1, 1, (2, case.batch, case.size, case.size, 3)).astype("float32")
     data = tf.data.Dataset.from_tensors((images[0], images[1])).repeat()
 
     class StepTimes(keras.callbacks.Callback):
@@ -124,8 +132,9 @@ def measure_training(case: Case) -> dict:
 
     macs_g = count_multiply_adds(model.G_AB, case.size, case.size)
     macs_d = count_multiply_adds(model.D_A, case.size, case.size)
-    step_flops = 2 * TRAINED_PASS_COST * FORWARD_PASSES_PER_STEP * (macs_g + macs_d)  # 2 FLOPs per multiply-add
-    return {"train_step_s": step_seconds, "train_img_s": 1.0 / step_seconds, "train_gflops": step_flops / 1e9,
+    # 2 FLOPs per multiply-add, for every image of the global batch
+    step_flops = 2 * TRAINED_PASS_COST * FORWARD_PASSES_PER_STEP * (macs_g + macs_d) * case.batch
+    return {"train_step_s": step_seconds, "train_img_s": case.batch / step_seconds, "train_gflops": step_flops / 1e9,
             "train_gflop_s": step_flops / step_seconds / 1e9, "first_call_s": first_seconds}
 
 
@@ -268,6 +277,34 @@ def in_subprocess(kind: str, spec: dict, python: str = sys.executable) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def in_cluster(case: Case, python: str = sys.executable) -> dict:
+    """A training measurement on `case.workers` processes on 127.0.0.1 joined by TF_CONFIG (the first one's numbers).
+
+    Args:
+        case: what to train; `case.batch` is the global batch.
+        python: the Python interpreter to run the workers with.
+
+    Returns:
+        Worker 0's numbers; a `RuntimeError` with the end of its stderr if a worker fails.
+    """
+    ports = []
+    for _ in range(case.workers):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    command = [python, "-m", "cyclegan_tf.experiments.bench", "--one", "train", json.dumps(asdict(case))]
+    workers = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(
+                                    {"cluster": cluster, "task": {"type": "worker", "index": i}})})
+               for i in range(case.workers)]
+    outputs = [worker.communicate() for worker in workers]
+    for worker, (_, err) in zip(workers, outputs, strict=True):
+        if worker.returncode:
+            raise RuntimeError(f"cluster worker failed:\n{err[-3000:]}")
+    return json.loads(outputs[0][0].strip().splitlines()[-1])
+
+
 def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
     """The PyTorch reference step at each size, in its own process (needs `torch` in this Python).
 
@@ -290,7 +327,8 @@ def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
 
 
 def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: int, ngf: int,
-              with_torch: bool, xla: bool = False, progress=print, deterministic: bool = False) -> dict:
+              with_torch: bool, xla: bool = False, progress=print, deterministic: bool = False,
+              cluster: bool = False) -> dict:
     """Every measurement of the table; returns the raw numbers.
 
     Args:
@@ -304,6 +342,8 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
         progress: called with one line of text as each measurement finishes.
         deterministic: also measure the first network's training with op determinism (`--deterministic`) at each
             size and precision.
+        cluster: also measure the first network at the first size and precision trained by 2 worker processes
+            (MultiWorkerMirroredStrategy on 127.0.0.1) with a global batch of 2, against 1 process with batch 2.
 
     Returns:
         {"rows": one dict per configuration, "conv_peak": by precision, "pipeline": by size, "torch": by size}.
@@ -330,6 +370,17 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
                 row["peak_fraction"] = row["train_gflop_s"] / results["conv_peak"][precision]["conv_peak_gflop_s"]
                 results["rows"].append(row)
                 progress(f"{case.label}: {row['train_step_s']:.2f} s/step, {row['infer_img_s']:.2f} img/s inference")
+    if cluster:
+        single = Case(generator_for_size(nets[0], sizes[0]), sizes[0], precisions[0], steps, ngf, batch=2)
+        for case, measure in ((single, lambda c: in_subprocess("train", asdict(c))),
+                              (Case(**{**asdict(single), "workers": 2}), in_cluster)):
+            row = {**asdict(case), "label": case.label, **measure(case)}
+            row["train_peak_rss_mib"] = row["peak_rss_mib"]  # training only: no inference measured here
+            row["peak_fraction"] = row["train_gflop_s"] / results["conv_peak"][case.precision]["conv_peak_gflop_s"]
+            results["rows"].append(row)
+            progress(f"{case.label}: {row['train_step_s']:.2f} s/step")
+        results["cluster_overhead"] = results["rows"][-1]["train_step_s"] / results["rows"][-2]["train_step_s"]
+        progress(f"2 workers x batch 1 / 1 process x batch 2: {results['cluster_overhead']:.2f}x the step time")
     if with_torch:
         results["torch"] = run_torch(sizes, steps, ngf)
         for size, numbers in results["torch"].items():
@@ -346,9 +397,10 @@ def format_table(results: dict) -> str:
         head += ["train vs PyTorch", "infer vs PyTorch"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in results["rows"]:
+        infer = f"{row['infer_img_s']:.2f}" if "infer_img_s" in row else ""
         cells = [row["label"], f"{row['train_step_s']:.2f}", f"{row['train_img_s']:.2f}",
-                 f"{row['train_gflop_s']:.0f}", f"{row['peak_fraction']:.0%}", f"{row['infer_img_s']:.2f}",
-                 f"{max(row['train_peak_rss_mib'], row['infer_peak_rss_mib']):.0f}"]
+                 f"{row['train_gflop_s']:.0f}", f"{row['peak_fraction']:.0%}", infer,
+                 f"{max(row['train_peak_rss_mib'], row.get('infer_peak_rss_mib', 0)):.0f}"]
         reference = torch.get(row["size"]) if row["net_g"].startswith("resnet_9") else None
         if torch:
             cells += ([f"{reference['train_step_s'] / row['train_step_s']:.2f}x",
@@ -364,6 +416,9 @@ def format_table(results: dict) -> str:
     notes += [f"input pipeline {size}px (PNG decode, resize, crop, flip; one A+B pair per step): "
               f"{v['pipeline_first_img_s']:.0f} pairs/s first pass, {v['pipeline_cached_img_s']:.0f} pairs/s cached"
               for size, v in results["pipeline"].items()]
+    if "cluster_overhead" in results:
+        notes.append(f"2 worker processes on 127.0.0.1 (tf.distribute, global batch 2) take "
+                     f"{results['cluster_overhead']:.2f}x the step time of 1 process with batch 2 on the same cores")
     return "\n".join(lines) + "\n\n" + "\n".join(f"- {note}" for note in notes)
 
 
@@ -396,6 +451,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ngf", type=int, default=64, help="ngf = ndf of every network")
     parser.add_argument("--torch", action="store_true", help="also run the PyTorch reference (needs torch)")
     parser.add_argument("--xla", action="store_true", help="also measure the first network compiled with XLA")
+    parser.add_argument("--cluster", action="store_true",
+                        help="also measure 2 worker processes on 127.0.0.1 (tf.distribute) against 1 process")
     parser.add_argument("--deterministic", action="store_true",
                         help="also measure the first network's training with op determinism (train --deterministic)")
     parser.add_argument("--json", type=Path, help="also save the raw numbers here")
@@ -406,7 +463,8 @@ def main(argv: list[str] | None = None) -> None:
         return
     print(f"machine: {machine_description()}", flush=True)
     results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch, args.xla,
-                        progress=lambda line: print("  " + line, flush=True), deterministic=args.deterministic)
+                        progress=lambda line: print("  " + line, flush=True), deterministic=args.deterministic,
+                        cluster=args.cluster)
     results["machine"] = machine_description()
     print()
     print(format_table(results))
