@@ -98,6 +98,9 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
         with tempfile.TemporaryDirectory(prefix="cyclegan-tf-worker-") as scratch:
             worker = dataclasses.replace(cfg, checkpoints_dir=scratch)
             if cfg.continue_train:  # resume from the chief's checkpoint, as the chief does
+                if not (cfg.run_dir / "checkpoints").is_dir():
+                    raise UserError(f"--continue-train on this worker needs the chief's run at {cfg.run_dir}: put "
+                                    "--checkpoints-dir on storage every worker can read")
                 shutil.copytree(cfg.run_dir, worker.run_dir, ignore=shutil.ignore_patterns(".lock"))
             return _train_locked(worker, root, data, started, 0, callbacks, strategy)
     # One writer per run: a second `train` of this run stops here, before it writes anything into it.
