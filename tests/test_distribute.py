@@ -83,3 +83,35 @@ def test_batch_norm_is_synchronized_across_replicas(tmp_path, data_dir):
     assert out["synchronized"] == [True, True, True]
     # the first step sees the initial weights: with per-replica statistics its losses would differ
     assert out["loss_error_per_step"][0] < 1e-5, out
+
+
+FLOAT16 = """
+import json, sys
+import tensorflow as tf
+(cpu,) = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np
+from cyclegan_tf.config import make_config
+from cyclegan_tf.training.callbacks import skipped_steps
+from cyclegan_tf.training.trainer import train
+
+cfg = make_config(dict(dataset="demo", data_dir=sys.argv[1], name="fp16", checkpoints_dir=sys.argv[2], ngf=4, ndf=4,
+                       load_size=36, crop_size=32, preprocess="resize_and_crop", max_dataset_size=6, batch_size=2,
+                       n_epochs=1, n_epochs_decay=0, pool_size=4, strategy="mirrored", mixed_precision="fp16"))
+result = train(cfg, verbose=0)
+print(json.dumps({"step": result.step, "finite": bool(all(np.isfinite(v).all() for v in result.history.values())),
+                  "skipped": skipped_steps(result.model),
+                  "scales": [float(o.dynamic_scale.numpy()) for o in (result.model.g_optimizer,
+                                                                      result.model.d_optimizer)]}))
+"""
+
+
+def test_float16_loss_scaling_and_image_pools_under_two_replicas(tmp_path, data_dir):
+    done = subprocess.run([sys.executable, "-c", FLOAT16, str(data_dir), str(tmp_path)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["step"] == 3 and out["finite"]
+    # each skipped step (non-finite gradients) halved the loss scale from its start of 2**15, once for all replicas
+    for player, scale in zip(("G", "D"), out["scales"], strict=True):
+        assert 2 ** out["skipped"][player] * scale == 2**15, out
