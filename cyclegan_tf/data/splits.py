@@ -75,11 +75,15 @@ def load_split(folder: Path, channels: int, max_images: int | None = None, skipp
     Returns:
         uint8 (H, W, channels) arrays, sorted by file name.
     """
-    images = read_each(list_images(folder, max_images), lambda path: load_image(path, channels),
-                       Skipped() if skipped is None else skipped, strict)
-    if not images:
+    return _read_split(folder, max_images, lambda path: load_image(path, channels), skipped, strict)
+
+
+def _read_split(folder: Path, max_images: int | None, read, skipped: Skipped | None, strict: bool) -> list:
+    """`read` of each image of a split folder, leaving out unreadable ones; none readable is a `UserError`."""
+    values = read_each(list_images(folder, max_images), read, Skipped() if skipped is None else skipped, strict)
+    if not values:
         raise UserError(f"no readable images in {folder}")
-    return images
+    return values
 
 
 def test_images(config: TrainConfig, root: Path, direction: str, max_images: int | None = None,
@@ -100,10 +104,8 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
     """
     if config.model == "pix2pix":
         folder, split = split_folder(root)
-        pairs = read_each(list_images(folder, max_images), lambda p: load_pair(p, config.input_nc, config.output_nc),
-                          Skipped() if skipped is None else skipped, strict)
-        if not pairs:
-            raise UserError(f"no readable images in {folder}")
+        pairs = _read_split(folder, max_images, lambda p: load_pair(p, config.input_nc, config.output_nc), skipped,
+                            strict)
         a_halves, b_halves = (list(halves) for halves in zip(*pairs, strict=True))
         inputs, targets = (a_halves, b_halves) if direction == "AtoB" else (b_halves, a_halves)
         source, target = DOMAINS[direction]
