@@ -28,10 +28,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --json bench.json
 
-# The same, with our PyTorch implementation of the reference's training step timed in the same run.
-# PyTorch 2.13.0 is installed into .venv for this target only (these machines carry its CPU wheel).
+# The same, with our PyTorch implementation of the reference's training step timed in the same run
+# (PyTorch comes with the dev extra: the tests use it too).
 bench-torch: $(STAMP)
-	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --torch --json bench-torch.json
 
 # Kill a small training run with SIGKILL at 20 random moments, resume it each time, check every checkpoint and log

@@ -6,6 +6,9 @@ a 50-image pool, Adam(2e-4, 0.5), eager mode, float32, batch 1. The networks are
 the reference's parameter counts (at ngf = ndf = 64) before anything is timed, so the two
 implementations do the same work.
 
+The networks are built with the reference's module structure, so their state dicts have the reference's
+keys: the `.pth` import tests (tests/test_torch_import.py) build every architecture here.
+
 Prints one JSON line: seconds per training step, inference images/s, peak RSS.
 Usage: python benchmarks/torch_reference.py --size 256 --steps 8
 """
@@ -24,46 +27,136 @@ from torch import nn
 REFERENCE_PARAMETERS = {"generator": 11_378_179, "discriminator": 2_764_737}  # ngf = ndf = 64
 
 
-def norm(channels: int) -> nn.Module:
+def norm(channels: int, kind: str = "instance") -> nn.Module:
+    """The reference's norm layers: non-affine instance norm, batch norm, or a placeholder that keeps positions."""
+    if kind == "batch":
+        return nn.BatchNorm2d(channels, affine=True, track_running_stats=True)
+    if kind == "none":
+        return nn.Identity()
     return nn.InstanceNorm2d(channels, affine=False, track_running_stats=False)
 
 
-class ResidualBlock(nn.Module):
-    def __init__(self, channels: int):
+class ResnetBlock(nn.Module):
+    """pad, conv, norm, relu, [dropout], pad, conv, norm; plus the input. Its keys: `conv_block.<index>`."""
+
+    def __init__(self, channels: int, kind: str = "instance", dropout: bool = False):
         super().__init__()
-        self.body = nn.Sequential(
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=True), norm(channels), nn.ReLU(True),
-            nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=True), norm(channels),
-        )
+        bias = kind == "instance"  # the reference drops conv biases under batch norm and under no norm
+        def half():
+            return [nn.ReflectionPad2d(1), nn.Conv2d(channels, channels, 3, bias=bias), norm(channels, kind)]
+
+        layers = half() + [nn.ReLU(True)] + ([nn.Dropout(0.5)] if dropout else []) + half()
+        self.conv_block = nn.Sequential(*layers)
 
     def forward(self, x):
-        return x + self.body(x)
+        return x + self.conv_block(x)
+
+
+class ResnetGenerator(nn.Module):
+    """The reference's ResNet generator, with its state-dict keys (`model.<index>...`)."""
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, ngf: int = 64, blocks: int = 9, kind: str = "instance",
+                 dropout: bool = False):
+        super().__init__()
+        bias = kind == "instance"
+        layers = [nn.ReflectionPad2d(3), nn.Conv2d(input_nc, ngf, 7, bias=bias), norm(ngf, kind), nn.ReLU(True)]
+        for i in range(2):
+            width = ngf * 2**i
+            layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1, bias=bias), norm(width * 2, kind),
+                       nn.ReLU(True)]
+        layers += [ResnetBlock(ngf * 4, kind, dropout) for _ in range(blocks)]
+        for i in range(2):
+            width = ngf * 2 ** (2 - i)
+            layers += [nn.ConvTranspose2d(width, width // 2, 3, stride=2, padding=1, output_padding=1, bias=bias),
+                       norm(width // 2, kind), nn.ReLU(True)]
+        layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
 
 
 def resnet_generator(ngf: int = 64, blocks: int = 9) -> nn.Module:
-    layers = [nn.ReflectionPad2d(3), nn.Conv2d(3, ngf, 7, bias=True), norm(ngf), nn.ReLU(True)]
-    for i in range(2):
-        width = ngf * 2**i
-        layers += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1, bias=True), norm(width * 2), nn.ReLU(True)]
-    layers += [ResidualBlock(ngf * 4) for _ in range(blocks)]
-    for i in range(2):
-        width = ngf * 2 ** (2 - i)
-        layers += [nn.ConvTranspose2d(width, width // 2, 3, stride=2, padding=1, output_padding=1, bias=True),
-                   norm(width // 2), nn.ReLU(True)]
-    layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, 3, 7), nn.Tanh()]
-    return nn.Sequential(*layers)
+    return ResnetGenerator(ngf=ngf, blocks=blocks)
+
+
+class UnetBlock(nn.Module):
+    """One U-Net level around `inner` (None: the innermost); its output is its input beside the level's result."""
+
+    def __init__(self, outer_nc: int, inner_nc: int, inner: nn.Module | None, input_nc: int | None = None,
+                 outermost: bool = False, kind: str = "batch", dropout: bool = False):
+        super().__init__()
+        self.outermost = outermost
+        bias = kind == "instance"
+        down = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1, bias=bias)
+        if outermost:
+            layers = [down, inner, nn.ReLU(), nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1), nn.Tanh()]
+        elif inner is None:
+            layers = [nn.LeakyReLU(0.2), down, nn.ReLU(), nn.ConvTranspose2d(inner_nc, outer_nc, 4, 2, 1, bias=bias),
+                      norm(outer_nc, kind)]
+        else:
+            layers = [nn.LeakyReLU(0.2), down, norm(inner_nc, kind), inner, nn.ReLU(),
+                      nn.ConvTranspose2d(inner_nc * 2, outer_nc, 4, 2, 1, bias=bias), norm(outer_nc, kind)]
+            layers += [nn.Dropout(0.5)] if dropout else []
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
+
+
+class UnetGenerator(nn.Module):
+    """The reference's U-Net with `num_downs` levels (8: unet_256, 7: unet_128); keys `model.model.<index>...`."""
+
+    def __init__(self, input_nc: int = 3, output_nc: int = 3, num_downs: int = 8, ngf: int = 64, kind: str = "batch",
+                 dropout: bool = True):
+        super().__init__()
+        block = UnetBlock(ngf * 8, ngf * 8, None, kind=kind)
+        for _ in range(num_downs - 5):
+            block = UnetBlock(ngf * 8, ngf * 8, block, kind=kind, dropout=dropout)
+        for outer in (4, 2, 1):
+            block = UnetBlock(ngf * outer, ngf * outer * 2, block, kind=kind)
+        self.model = UnetBlock(output_nc, ngf, block, input_nc=input_nc, outermost=True, kind=kind)
+
+    def forward(self, x):
+        return self.model(x)
+
+
+class NLayerDiscriminator(nn.Module):
+    """The reference's PatchGAN; keys `model.<index>...`."""
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, n_layers: int = 3, kind: str = "instance"):
+        super().__init__()
+        bias = kind == "instance"
+        layers = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        width = ndf
+        for n in range(1, n_layers + 1):
+            out = ndf * min(2**n, 8)
+            layers += [nn.Conv2d(width, out, 4, stride=2 if n < n_layers else 1, padding=1, bias=bias),
+                       norm(out, kind), nn.LeakyReLU(0.2, True)]
+            width = out
+        layers += [nn.Conv2d(width, 1, 4, stride=1, padding=1)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.model(x)
 
 
 def patchgan(ndf: int = 64, n_layers: int = 3) -> nn.Module:
-    layers = [nn.Conv2d(3, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
-    width = ndf
-    for n in range(1, n_layers + 1):
-        out = ndf * min(2**n, 8)
-        layers += [nn.Conv2d(width, out, 4, stride=2 if n < n_layers else 1, padding=1, bias=True), norm(out),
-                   nn.LeakyReLU(0.2, True)]
-        width = out
-    layers += [nn.Conv2d(width, 1, 4, stride=1, padding=1)]
-    return nn.Sequential(*layers)
+    return NLayerDiscriminator(ndf=ndf, n_layers=n_layers)
+
+
+class PixelDiscriminator(nn.Module):
+    """The reference's 1x1 PatchGAN; keys `net.<index>...`."""
+
+    def __init__(self, input_nc: int = 3, ndf: int = 64, kind: str = "instance"):
+        super().__init__()
+        bias = kind == "instance"
+        self.net = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, 1), nn.LeakyReLU(0.2, True), nn.Conv2d(ndf, ndf * 2, 1, bias=bias),
+            norm(ndf * 2, kind), nn.LeakyReLU(0.2, True), nn.Conv2d(ndf * 2, 1, 1, bias=bias))
+
+    def forward(self, x):
+        return self.net(x)
 
 
 def init_normal(module: nn.Module) -> None:

@@ -34,6 +34,9 @@ _API = {
     "evaluate_run": "cyclegan_tf.evaluation.evaluate",
     "model_exact_scores": "cyclegan_tf.evaluation.exact",
     "resolve_dataset": "cyclegan_tf.data.registry",
+    "import_torch": "cyclegan_tf.interop.importer",
+    "export_torch": "cyclegan_tf.interop.importer",
+    "pretrained_run": "cyclegan_tf.interop.pretrained",
 }
 __all__ = sorted(_API)
 _KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.models.schedules")  # modules that register Keras objects

@@ -122,6 +122,10 @@ class TrainConfig:
     strategy_used: str | None = _opt(None, "The strategy the run last trained with.", option=False)
     replicas: int = _opt(1, "Replicas the run last trained on (global batch = replicas x per-replica batch).",
                          option=False)
+    translates: str | None = _opt(None, "A run holding one generator of a CycleGAN (an imported .pth or a pretrained "
+                                  "model): the one direction it translates.", names.DIRECTIONS, option=False)
+    source: str | None = _opt(None, "Where the run's networks came from when not trained here (imported files, a "
+                              "pretrained model's URL).", option=False)
 
     # Watching a run (see callbacks.py and report.py)
     logdir: str | None = _opt(None, "TensorBoard log folder [default: <run dir>/logs].", group="monitor")
@@ -141,6 +145,10 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Checks that no single option can (the CLI's choices cover the rest)."""
+        if self.translates:
+            raise UserError(f"run {self.name} holds one generator ({self.translates}, from {self.source}): it "
+                            "translates, evaluates and exports, but cannot train; import a reference checkpoints "
+                            "folder with both generators and both discriminators to fine-tune")
         if not self.dataroot and not self.dataset:
             raise UserError("give --dataroot DIR or --dataset NAME")
         for name in ("load_size", "crop_size", "batch_size", "ngf", "ndf", "save_epoch_freq", "save_latest_freq",

@@ -52,7 +52,9 @@ def _one_line_error(result, code, pattern):
 def test_usage_errors_exit_2():
     _one_line_error(run("train", "--netG", "resnet_99"), 2, "resnet_99")
     _one_line_error(run("train", "--n-epochs", "many"), 2, "many")
-    _one_line_error(run("translate", "x.png"), 2, "--name RUN or --checkpoint DIR")
+    _one_line_error(run("translate", "x.png"), 2, "one of --name RUN, --pretrained NAME or --checkpoint DIR")
+    _one_line_error(run("evaluate"), 2, "give exactly one of --name RUN or --pretrained NAME")
+    _one_line_error(run("export", "--format", "torch", "--name", "a", "--pretrained", "b"), 2, "give exactly one")
 
 
 def test_user_errors_exit_1(tmp_path, demo_run):

@@ -130,7 +130,7 @@ def test_registries_and_config_choices_equal_the_lists_of_names():
         "direction": choices.DIRECTIONS, "netG": choices.GENERATORS, "netD": choices.DISCRIMINATORS,
         "norm": choices.NORMS, "init_type": choices.INIT_TYPES, "gan_mode": choices.GAN_MODES,
         "cycle": choices.CYCLES, "mixed_precision": choices.MIXED_PRECISION, "jit_compile": choices.JIT_COMPILE,
-        "strategy": choices.STRATEGIES,
+        "strategy": choices.STRATEGIES, "translates": choices.DIRECTIONS,
     }
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
+
+from cyclegan_tf.startup import import_tensorflow_quietly
 
 CONTEXT = dict(help_option_names=["-h", "--help"], max_content_width=110)
 DATA_DIR_HELP = "Where named datasets live [default: $CYCLEGAN_TF_DATA or ~/.cache/cyclegan-tf/datasets]."
@@ -23,3 +26,25 @@ def finish_batch(skipped) -> None:
     if skipped.files:
         click.echo(skipped.summary(), err=True)
         sys.exit(1)
+
+
+MODELS_DIR_HELP = "Where pretrained models are kept [default: $CYCLEGAN_TF_MODELS or ~/.cache/cyclegan-tf/models]."
+PRETRAINED = click.option("--pretrained", metavar="NAME",
+                          help="A pretrained model of the reference by name (`cyclegan-tf pretrained list`), "
+                               "downloaded on first use.")
+
+
+def run_source(name: str | None, checkpoints_dir: str, pretrained: str | None = None, checkpoint: str | None = None,
+               takes_checkpoint: bool = False) -> Path:
+    """The run (or checkpoint) directory a command reads: exactly one of --name, --pretrained (and --checkpoint
+    for a command that `takes_checkpoint`)."""
+    if sum(value is not None for value in (name, pretrained, checkpoint)) != 1:
+        choices = "--name RUN, --pretrained NAME or --checkpoint DIR" if takes_checkpoint else \
+            "--name RUN or --pretrained NAME"
+        raise click.UsageError(f"give exactly one of {choices}")
+    if pretrained:
+        import_tensorflow_quietly()
+        from cyclegan_tf.interop.pretrained import pretrained_run
+
+        return pretrained_run(pretrained)
+    return Path(checkpoint) if checkpoint else Path(checkpoints_dir) / name

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
-from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, STRICT_FILES, finish_batch
+from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, PRETRAINED, STRICT_FILES, finish_batch, run_source
 from cyclegan_tf.startup import import_tensorflow_quietly
 
 
 @click.command(context_settings=CONTEXT)
-@click.option("--name", required=True, help="Run to evaluate: <checkpoints-dir>/<name>.")
+@click.option("--name", help="Run to evaluate: <checkpoints-dir>/<name>.")
 @CHECKPOINTS_DIR
+@PRETRAINED
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA", "both"]), default="both", show_default=True,
               help="Which generator(s) to score (both: every one the run has; pix2pix has one).")
 @click.option("--epoch", type=int, help="Evaluate the networks saved at this epoch (default: the latest).")
@@ -35,8 +34,8 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.option("--palette", type=click.Path(dir_okay=False),
               help="JSON list of [r, g, b] colours, class i = colour i, to read colour label maps (--segmenter).")
 @STRICT_FILES
-def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, no_fid, dataroot, max_images, segmenter,
-             palette, strict) -> None:
+def evaluate(name, checkpoints_dir, pretrained, direction, epoch, feature_extractor, no_fid, dataroot, max_images,
+             segmenter, palette, strict) -> None:
     """Score a trained run on its test split: FID and KID, L1 and PSNR, and the embedded sets' exact scores.
 
     For each direction a CycleGAN run has (AtoB: testA -> G_AB -> fake B -> G_BA -> reconstructed A), FID and
@@ -55,6 +54,7 @@ def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, no_fid,
     \b
     Examples:
       cyclegan-tf evaluate --name apple2orange
+      cyclegan-tf evaluate --pretrained horse2zebra --direction AtoB     # the reference's model on its test set
       cyclegan-tf evaluate --name apple2orange --epoch 100 --direction AtoB
       cyclegan-tf evaluate --name demo --feature-extractor features.keras
       cyclegan-tf evaluate --name facades_pix2pix --no-fid                 # L1 / PSNR to the targets
@@ -65,7 +65,7 @@ def evaluate(name, checkpoints_dir, direction, epoch, feature_extractor, no_fid,
     from cyclegan_tf.evaluation.evaluate import evaluate_run, fcn_score_run
     from cyclegan_tf.evaluation.fcn import keras_segmenter, read_palette
 
-    run = Path(checkpoints_dir) / name
+    run = run_source(name, checkpoints_dir, pretrained)
     colours = read_palette(palette) if palette else None  # files the user gave fail before the work
     segment = keras_segmenter(segmenter) if segmenter else None
     skipped = Skipped()

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, MAX_PIXELS, STRICT_FILES, finish_batch
+from cyclegan_tf.cli.common import (
+    CHECKPOINTS_DIR,
+    CONTEXT,
+    MAX_PIXELS,
+    PRETRAINED,
+    STRICT_FILES,
+    finish_batch,
+    run_source,
+)
 from cyclegan_tf.startup import import_tensorflow_quietly
 
 
@@ -15,6 +23,7 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option("--name", help="Run to use: <checkpoints-dir>/<name>.")
 @CHECKPOINTS_DIR
+@PRETRAINED
 @click.option("--checkpoint", type=click.Path(),
               help="A run directory or one checkpoint directory (instead of --name).")
 @click.option("--epoch", type=int, help="Use the networks saved at this epoch (default: the latest).")
@@ -28,8 +37,8 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.option("--grid", is_flag=True, help="Write input | output side by side instead of the output alone.")
 @STRICT_FILES
 @MAX_PIXELS
-def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, training_mode, output, grid, strict,
-              max_pixels) -> None:
+def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, direction, training_mode, output, grid,
+              strict, max_pixels) -> None:
     """Translate images of any size with a trained generator; writes PNGs of the same size.
 
     INPUT is an image file, a folder (all its images) or a glob pattern in quotes. An unreadable file is
@@ -38,14 +47,13 @@ def translate(inputs, name, checkpoints_dir, checkpoint, epoch, direction, train
     \b
     Examples:
       cyclegan-tf translate photo.jpg --name apple2orange
+      cyclegan-tf translate horse.jpg --pretrained horse2zebra      # the reference's model, downloaded once
       cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --output out/
       cyclegan-tf translate "shots/*.png" --name apple2orange --direction BtoA --epoch 100
       cyclegan-tf translate in.png --checkpoint checkpoints/demo/checkpoints/epoch_008
       cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --grid -o compare/
     """
-    if bool(name) == bool(checkpoint):
-        raise click.UsageError("give --name RUN or --checkpoint DIR (one of them)")
-    source = Path(checkpoint) if checkpoint else Path(checkpoints_dir) / name
+    source = run_source(name, checkpoints_dir, pretrained, checkpoint, takes_checkpoint=True)
     import_tensorflow_quietly()
     from cyclegan_tf.data.images import Skipped
     from cyclegan_tf.inference.translator import expand_inputs, load_translator, translate_files

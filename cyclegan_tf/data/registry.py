@@ -318,6 +318,8 @@ def resolve_dataroot(cfg: TrainConfig) -> Path:
         if not root.is_dir():
             raise UserError(f"--dataroot folder not found: {root}")
         return root
+    if not cfg.dataset:  # an imported run that does not say what it was trained on
+        raise UserError(f"run {cfg.name} names no dataset: give --dataroot DIR")
     kind = "aligned" if cfg.model == "pix2pix" else "unpaired"
     return resolve_dataset(cfg.dataset, cfg.data_dir, kind=kind)
 

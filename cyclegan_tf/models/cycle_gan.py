@@ -68,6 +68,8 @@ class CycleGAN(AdversarialModel):
 
     @classmethod
     def directions(cls, config: TrainConfig) -> dict[str, str]:
+        if config.translates:  # one generator of a CycleGAN, imported
+            return {config.translates: GENERATOR_OF[config.translates]}
         return dict(GENERATOR_OF)
 
     def call(self, real_A, training=False):

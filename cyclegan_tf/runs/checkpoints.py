@@ -127,11 +127,12 @@ def _positional_variables(parts: dict[str, object]) -> dict[str, list]:
     return out
 
 
-def _save_generators(model, config: TrainConfig, folder: Path) -> None:
-    """Each generator as `<attribute>.keras`, in float32 whatever the training precision, so that the file gives
-    what `translate` gives."""
-    for direction, attribute in model_class(config).directions(config).items():
-        network = getattr(model, attribute)
+def _save_generators(generators: dict[str, keras.Model], config: TrainConfig, folder: Path) -> None:
+    """Each generator ({attribute: network}) as `<attribute>.keras`, in float32 whatever the training precision,
+    so that the file gives what `translate` gives."""
+    attributes = model_class(config).directions(config)
+    for direction, attribute in attributes.items():
+        network = generators[attribute]
         if network.dtype_policy.name != "float32":
             copy = build_generator(config, direction)
             copy.set_weights(network.get_weights())
@@ -158,33 +159,58 @@ def save_checkpoint(model, run_dir: Path, tag: str, step: int, epoch: int, confi
     Returns:
         The checkpoint's folder.
     """
+    groups = all_groups(model) if training_state else network_groups(model)
+    parts = parts_of(model, groups)
+    final = _write_safely(run_dir, tag, parts, step, epoch, config, training_state, training_state)
+    if training_state:
+        root = Path(run_dir) / "checkpoints"
+        for old in sorted(root.glob("latest_*"), key=_step_of, reverse=True)[KEEP_LATEST:]:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def save_networks(run_dir: Path, networks: dict[str, keras.Model], config: TrainConfig) -> Path:
+    """Start a run from networks made elsewhere (an imported PyTorch checkpoint): `latest_0` holds them alone,
+    and LATEST points at it. `translate`, `evaluate` and `export` use it as any checkpoint; a resume restores the
+    networks and starts the optimizers (and pools, step counter) fresh.
+
+    Args:
+        run_dir: the run directory (created).
+        networks: {attribute (G_AB, D_A, ...): network}, the attribute names of `config.model`'s class.
+        config: the run's config, also written as the run's `config.json`.
+
+    Returns:
+        The checkpoint's folder.
+    """
+    final = _write_safely(run_dir, "latest_0", networks, 0, 0, config, False, True)
+    config.save(Path(run_dir) / "config.json")
+    return final
+
+
+def _write_safely(run_dir: Path, tag: str, parts: dict[str, object], step: int, epoch: int, config: TrainConfig,
+                  training_state: bool, point_latest: bool) -> Path:
     root = Path(run_dir) / "checkpoints"
     tmp = root / f".tmp-{tag}-{os.getpid()}"
     try:
         root.mkdir(parents=True, exist_ok=True)
-        final = _write(model, root, tmp, tag, step, epoch, config, training_state)
+        return _write(parts, root, tmp, tag, step, epoch, config, training_state, point_latest)
     except OSError as error:
         shutil.rmtree(tmp, ignore_errors=True)
         previous = latest_checkpoint(run_dir)
         kept = f"{previous.name} stays the latest" if previous else "there is no earlier checkpoint"
         raise CheckpointWriteError(f"cannot write checkpoint {root / tag}: {error.strerror or error}; {kept}") \
             from None
-    if training_state:
-        for old in sorted(root.glob("latest_*"), key=_step_of, reverse=True)[KEEP_LATEST:]:
-            shutil.rmtree(old, ignore_errors=True)
-    return final
 
 
-def _write(model, root: Path, tmp: Path, tag: str, step: int, epoch: int, config: TrainConfig,
-           training_state: bool) -> Path:
+def _write(parts: dict[str, object], root: Path, tmp: Path, tag: str, step: int, epoch: int, config: TrainConfig,
+           training_state: bool, point_latest: bool) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    groups = all_groups(model) if training_state else network_groups(model)
-    arrays = {key: np.asarray(variable.numpy()) for key, variable in named_variables(parts_of(model, groups)).items()}
+    arrays = {key: np.asarray(variable.numpy()) for key, variable in named_variables(parts).items()}
     write_atomic(tmp / STATE, lambda f: np.savez(f, **arrays))
-    _save_generators(model, config, tmp)
+    _save_generators(parts, config, tmp)
     write_text_atomic(tmp / "state.json", json.dumps(
-        {"step": step, "epoch": epoch, "training_state": training_state, "groups": list(groups),
+        {"step": step, "epoch": epoch, "training_state": training_state, "groups": list(parts),
          "format": FORMAT}) + "\n")
     config.save(tmp / "config.json")
     fsync_dir(tmp)
@@ -196,7 +222,7 @@ def _write(model, root: Path, tmp: Path, tag: str, step: int, epoch: int, config
         shutil.rmtree(trash, ignore_errors=True)
     os.rename(tmp, final)
     fsync_dir(root)
-    if training_state:
+    if point_latest:
         write_text_atomic(root / "LATEST", tag + "\n")
     return final
 

@@ -108,6 +108,17 @@ def train(cfg: TrainConfig, verbose: int | str = "auto",
         return _train_locked(cfg, root, data, started, verbose, callbacks, strategy)
 
 
+def _saved_groups(model, state: dict, run_dir: Path) -> tuple[str, ...]:
+    """The parts of `model` a checkpoint restores: all of them, but for a run started from imported networks
+    (`checkpoints.save_networks`), whose optimizers, pools and step counter start fresh."""
+    groups = checkpoints.all_groups(model)
+    saved = state.get("groups") or groups  # release 0.1 did not list them
+    fresh = [group for group in groups if group not in saved]
+    if fresh:
+        log.warning("%s holds the networks only (imported): %s start fresh", run_dir, ", ".join(fresh))
+    return tuple(group for group in groups if group in saved)
+
+
 def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: float, verbose: int | str,
                   callbacks: list[keras.callbacks.Callback] | None, strategy: tf.distribute.Strategy) -> TrainResult:
     checkpoints.remove_temporaries(cfg.run_dir)  # what a killed writer left half-written
@@ -124,7 +135,7 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
         model = build_model(cfg, data.steps_per_epoch, data.image_shape)
         if cfg.continue_train:  # also with another number of replicas than the run had: the state is one copy
             with checkpoints.open_checkpoint(cfg.run_dir) as opened:  # the newest readable one
-                opened.restore(checkpoints.parts_of(model, checkpoints.all_groups(model)))
+                opened.restore(checkpoints.parts_of(model, _saved_groups(model, opened.state, cfg.run_dir)))
     step = 0
     if cfg.continue_train:
         step = int(model.step_counter.numpy())

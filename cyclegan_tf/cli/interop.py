@@ -1,0 +1,89 @@
+"""`cyclegan-tf import-torch` and `cyclegan-tf export`: runs from and to other frameworks' files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cyclegan_tf import choices
+from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, PRETRAINED, run_source
+from cyclegan_tf.startup import import_tensorflow_quietly
+
+
+@click.command("import-torch", context_settings=CONTEXT)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True), metavar="PATH")
+@click.option("--name", required=True, help="The new run: <checkpoints-dir>/<name>.")
+@CHECKPOINTS_DIR
+@click.option("--netG", "--netg", "net_g", type=click.Choice(choices.GENERATORS),
+              help="Generator architecture [default: read from the file].")
+@click.option("--norm", type=click.Choice(choices.NORMS), help="Normalization [default: read from the file].")
+@click.option("--ngf", type=click.IntRange(min=1), help="Generator width [default: read from the file].")
+@click.option("--model", type=click.Choice(choices.MODELS),
+              help="For one generator file: how it was trained [default: pix2pix for a U-Net with batch norm, "
+                   "else cycle_gan].")
+@click.option("--direction", type=click.Choice(choices.DIRECTIONS), default="AtoB", show_default=True,
+              help="The direction a single generator (or a pix2pix run) translates.")
+@click.option("--dataset", help="The dataset the networks were trained on, for `evaluate` (optional).")
+def import_torch(paths, name, checkpoints_dir, net_g, norm, ngf, model, direction, dataset) -> None:
+    """Make a run from the reference's PyTorch files (no PyTorch needed, no pickled code run).
+
+    PATH is one generator .pth (a run that translates one direction), or a reference checkpoints folder:
+    latest_net_G_A.pth, latest_net_G_B.pth, latest_net_D_A.pth, latest_net_D_B.pth make a CycleGAN run,
+    latest_net_G.pth and latest_net_D.pth a pix2pix run. The architecture (ResNet or U-Net, blocks, width,
+    norm, channels) is read from the files. The reference's files hold no optimizer state, so
+    `train --continue-train` fine-tunes an imported run with fresh optimizers.
+
+    \b
+    Examples:
+      cyclegan-tf import-torch checkpoints_pt/horse2zebra --name h2z
+      cyclegan-tf import-torch latest_net_G.pth --name my_pix2pix --model pix2pix --direction BtoA
+      cyclegan-tf train --name h2z --continue-train --dataset horse2zebra --n-epochs 5 --n-epochs-decay 5
+    """
+    import_tensorflow_quietly()
+    from cyclegan_tf.interop.importer import FRESH_OPTIMIZERS, Overrides
+    from cyclegan_tf.interop.importer import import_torch as run_import
+
+    config = run_import(list(paths), name, checkpoints_dir, Overrides(net_g, norm, ngf), direction, dataset, model)
+    click.echo(f"imported {config.model} run {config.run_dir}: {config.netG} (ngf {config.ngf}, norm {config.norm}), "
+               f"translates {', '.join(_directions(config))}")
+    if config.translates is None:
+        click.echo(f"note: {FRESH_OPTIMIZERS}")
+
+
+def _directions(config) -> tuple[str, ...]:
+    from cyclegan_tf.models.registry import run_directions
+
+    return run_directions(config)
+
+
+@click.command(context_settings=CONTEXT)
+@click.option("--name", help="Run to export: <checkpoints-dir>/<name>.")
+@CHECKPOINTS_DIR
+@PRETRAINED
+@click.option("--format", "fmt", type=click.Choice(["torch"]), required=True,
+              help="torch: the reference's state dicts (latest_net_G_A.pth, ...), for its test.py.")
+@click.option("--direction", type=click.Choice(choices.DIRECTIONS), help="One direction only [default: all].")
+@click.option("--epoch", type=int, help="Export the networks saved at this epoch (default: the latest).")
+@click.option("--output", "-o", type=click.Path(file_okay=False), help="Folder to write [default: <run>/export].")
+def export(name, checkpoints_dir, pretrained, fmt, direction, epoch, output) -> None:
+    """Export a run's generators for another runtime.
+
+    --format torch writes PyTorch state dicts in the reference's layout: a CycleGAN run gives
+    latest_net_G_A.pth (A -> B) and latest_net_G_B.pth, a run of one generator latest_net_G.pth; the
+    reference runs them with `python test.py --model test --no_dropout --name NAME --model_suffix _A`.
+
+    \b
+    Examples:
+      cyclegan-tf export --name apple2orange --format torch -o pt/apple2orange
+      cyclegan-tf export --pretrained horse2zebra --format torch --direction AtoB
+    """
+    run = run_source(name, checkpoints_dir, pretrained)
+    import_tensorflow_quietly()
+    from cyclegan_tf.interop.importer import export_torch
+    from cyclegan_tf.runs.checkpoints import open_checkpoint
+
+    with open_checkpoint(run, epoch) as opened:
+        written = export_torch(opened, Path(output) if output else run / "export", [direction] if direction else None)
+    for path in written:
+        click.echo(path)

@@ -1,0 +1,189 @@
+"""Runs made from the reference's `.pth` files, and the reference's files made from runs.
+
+`import_torch` turns what the reference writes into a run directory that `translate`, `evaluate`, `export` and
+`train --continue-train` use:
+
+- one generator file: a run that translates one direction;
+- a CycleGAN checkpoints folder (`latest_net_G_A.pth`, `latest_net_G_B.pth`, `latest_net_D_A.pth`,
+  `latest_net_D_B.pth`): a CycleGAN run. The reference's `netG_A` translates A -> B (our `G_AB`) and its
+  `netD_A` judges domain B, the one `G_A` writes (our `D_B`); `netD_B` is our `D_A`;
+- a pix2pix checkpoints folder (`latest_net_G.pth`, `latest_net_D.pth`): a pix2pix run.
+
+`export_torch` writes a run's generators back as the reference's `latest_net_G*.pth`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import keras
+
+from cyclegan_tf.choices import GENERATOR_OF
+from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.inference.translator import load_generators
+from cyclegan_tf.interop import pth, reference
+from cyclegan_tf.interop.reference import Architecture
+from cyclegan_tf.models.builders import build_discriminator, build_generator
+from cyclegan_tf.models.registry import run_directions
+from cyclegan_tf.runs import checkpoints
+
+# our network attribute <- the reference's file suffix, per model
+CYCLEGAN_FILES = {"G_AB": "G_A", "G_BA": "G_B", "D_B": "D_A", "D_A": "D_B"}
+PIX2PIX_FILES = {"G_AB": "G", "D": "D"}
+FRESH_OPTIMIZERS = ("the reference's checkpoints hold no optimizer state: `train --continue-train` fine-tunes "
+                    "with fresh Adam optimizers, a fresh image pool and the learning-rate schedule from epoch 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Overrides:
+    """What the user says of the architecture where a state dict cannot tell (or tells wrong)."""
+
+    netG: str | None = None  # noqa: N815 - the reference's flag name
+    norm: str | None = None
+    ngf: int | None = None
+
+
+def find_reference_files(folder: Path, epoch: str = "latest") -> dict[str, Path]:
+    """{suffix (G_A, G, D, ...): file} of a reference checkpoints folder's `<epoch>_net_<suffix>.pth` files."""
+    found = {}
+    for path in sorted(Path(folder).glob(f"{epoch}_net_*.pth")):
+        match = re.fullmatch(rf"{re.escape(epoch)}_net_(\w+)\.pth", path.name)
+        if match:
+            found[match.group(1)] = path
+    return found
+
+
+def _generator_arch(state: dict, overrides: Overrides) -> Architecture:
+    arch = reference.infer_architecture(state)
+    if arch.role != "generator":
+        raise UserError(f"expected a generator, found a discriminator: {arch.describe()}")
+    changes = {k: v for k, v in (("norm", overrides.norm), ("width", overrides.ngf)) if v is not None}
+    if overrides.netG and overrides.netG != arch.net:
+        n_blocks, num_downs = _depths(overrides.netG)
+        changes.update(net=overrides.netG, n_blocks=n_blocks, num_downs=num_downs)
+    return dataclasses.replace(arch, **changes)
+
+
+def import_torch(paths: list[Path | str], name: str, checkpoints_dir: str | Path = "./checkpoints",
+                 overrides: Overrides | None = None, direction: str = "AtoB", dataset: str | None = None,
+                 model: str | None = None, source: str | None = None) -> TrainConfig:
+    """Make a run directory from the reference's `.pth` files (see the module's docstring for what each gives).
+
+    Args:
+        paths: one reference checkpoints folder, or one generator file.
+        name: the new run's name: `<checkpoints_dir>/<name>`, which must not hold a run yet.
+        checkpoints_dir: where run directories are kept.
+        overrides: netG, norm, ngf instead of what the state dict says.
+        direction: a single generator translates this direction (and a pix2pix folder's generator too).
+        dataset: the dataset the networks were trained on, for `evaluate` (optional).
+        model: "cycle_gan" or "pix2pix" for a single generator file; None: pix2pix for a U-Net with batch norm,
+            else cycle_gan.
+        source: recorded in the run's config as where the networks came from (default: the paths).
+
+    Returns:
+        The new run's config (its `run_dir` is the run directory).
+    """
+    overrides = overrides or Overrides()
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            raise UserError(f"not found: {path}")
+    if len(paths) == 1 and paths[0].is_dir():
+        found = find_reference_files(paths[0])
+        if {"G_A", "G_B"} <= set(found):
+            model, files = "cycle_gan", {ours: found.get(theirs) for ours, theirs in CYCLEGAN_FILES.items()}
+        elif "G" in found:
+            model, files = "pix2pix", {ours: found.get(theirs) for ours, theirs in PIX2PIX_FILES.items()}
+        else:
+            raise UserError(f"{paths[0]} holds no latest_net_G_A.pth + latest_net_G_B.pth (CycleGAN) or "
+                            "latest_net_G.pth (pix2pix)")
+        files = {ours: path for ours, path in files.items() if path is not None}
+        translates = None
+    elif len(paths) == 1:
+        files, translates = {"G": paths[0]}, direction
+    else:
+        raise UserError("give one reference checkpoints folder or one generator .pth file")
+
+    generator_file = files.get("G_AB") or files["G"]
+    arch = _generator_arch(pth.load_state_dict(generator_file), overrides)
+    if "G" in files:  # a single file
+        model = model or ("pix2pix" if arch.net.startswith("unet") and arch.norm == "batch" else "cycle_gan")
+        files = {("G_AB" if model == "pix2pix" else GENERATOR_OF[direction]): files.pop("G")}
+        translates = direction if model == "cycle_gan" else None
+    config = TrainConfig(
+        name=name, checkpoints_dir=str(checkpoints_dir), model=model, netG=arch.net, ngf=arch.width, norm=arch.norm,
+        input_nc=arch.input_nc, output_nc=arch.output_nc,
+        dropout=arch.dropout if arch.net.startswith("resnet") else model == "pix2pix",
+        direction=direction, translates=translates, dataset=dataset,
+        source=source or ", ".join(str(p.resolve()) for p in paths),
+    )
+    if model == "pix2pix" and direction == "BtoA":  # pix2pix's G maps the input side's channels to the other's
+        config.input_nc, config.output_nc = arch.output_nc, arch.input_nc
+    if checkpoints.latest_checkpoint(config.run_dir) or (config.run_dir / "config.json").exists():
+        raise UserError(f"run {config.run_dir} exists: choose another --name")
+
+    networks = {}
+    for attribute, path in files.items():
+        state = pth.load_state_dict(path)
+        if attribute.startswith("G"):
+            run_direction = "BtoA" if attribute == "G_BA" or (model == "pix2pix" and direction == "BtoA") else "AtoB"
+            network = build_generator(config, run_direction)
+            reference.load_into(network, _generator_arch(state, overrides), state, str(path))
+        else:
+            d_arch = reference.infer_architecture(state)
+            if d_arch.role != "discriminator":
+                raise UserError(f"{path}: expected a discriminator, found {d_arch.describe()}")
+            config.netD, config.ndf, config.n_layers_D = d_arch.net, d_arch.width, d_arch.n_layers or 3
+            if model == "pix2pix":
+                config.unconditional_D = d_arch.input_nc != arch.input_nc + arch.output_nc
+            network = build_discriminator(config, d_arch.input_nc, attribute)
+            reference.load_into(network, dataclasses.replace(d_arch, norm=overrides.norm or d_arch.norm), state,
+                                str(path))
+        networks[attribute] = network
+    checkpoints.save_networks(config.run_dir, networks, config)
+    return config
+
+
+def _depths(net_g: str) -> tuple[int, int]:
+    """(residual blocks, U-Net downsamplings) of a netG name."""
+    if net_g.startswith("resnet_"):
+        return int(net_g[len("resnet_"):-len("blocks")]), 0
+    return 0, {"unet_256": 8, "unet_128": 7}[net_g]
+
+
+def generator_arch(config: TrainConfig, network: keras.Model) -> Architecture:
+    """The `Architecture` of a run's generator, for the reference's layout."""
+    n_blocks, num_downs = _depths(config.netG)
+    return Architecture("generator", config.netG, network.input_shape[-1], config.ngf, config.norm,
+                        output_nc=network.output_shape[-1], n_blocks=n_blocks, num_downs=num_downs,
+                        dropout=config.dropout)
+
+
+def export_torch(checkpoint: checkpoints.Checkpoint, output: Path | str, directions: list[str] | None = None
+                 ) -> list[Path]:
+    """Write a run's generators as the reference's state dicts, for its `test.py`.
+
+    A CycleGAN's generators become `latest_net_G_A.pth` (A -> B) and `latest_net_G_B.pth`
+    (`test.py --model test --model_suffix _A`); a run of one generator becomes `latest_net_G.pth`.
+
+    Args:
+        checkpoint: an open checkpoint (`runs.checkpoints.open_checkpoint`).
+        output: the folder to write into (created).
+        directions: the directions to write; None: all the run has.
+
+    Returns:
+        The files written.
+    """
+    config = checkpoint.config
+    generators = load_generators(checkpoint, directions or list(run_directions(config)))
+    single = len(run_directions(config)) == 1
+    output = Path(output)
+    written = []
+    for direction, network in generators.items():
+        suffix = "G" if single else CYCLEGAN_FILES[GENERATOR_OF[direction]]
+        state = reference.to_state_dict(network, generator_arch(config, network))
+        written.append(pth.save_state_dict(state, output / f"latest_net_{suffix}.pth"))
+    return written
