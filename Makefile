@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-torch soak clean
+.PHONY: install demo test test-browser lint bench bench-torch bench-deploy soak clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q tests
 
+# The server's web page in a headless Chromium from Debian's packages (installed here if missing; not part of test).
+test-browser: $(STAMP)
+	command -v chromedriver >/dev/null || ($(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium chromium-driver)
+	$(BIN)/python -c "import selenium" 2>/dev/null || $(BIN)/pip install --quiet --disable-pip-version-check selenium
+	$(BIN)/pytest -q browser_tests
+
 # Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
 bench: $(STAMP)
 	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --json bench.json
@@ -33,13 +40,17 @@ bench: $(STAMP)
 bench-torch: $(STAMP)
 	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --torch --json bench-torch.json
 
+# Tiles (PSNR against whole, peak memory at 4096 px) and the server's requests/s, with the demo's run (make demo).
+bench-deploy: $(STAMP)
+	$(BIN)/python -m cyclegan_tf.experiments.deploy_bench --run checkpoints/demo --json bench-deploy.json
+
 # Kill a small training run with SIGKILL at 20 random moments, resume it each time, check every checkpoint and log
 # (about 6 minutes; a 3-kill version is part of `make test`).
 soak: $(STAMP)
 	$(BIN)/python -m cyclegan_tf.experiments.soak --kills 20
 
 lint: $(STAMP)
-	$(BIN)/ruff check cyclegan_tf tests benchmarks
+	$(BIN)/ruff check cyclegan_tf tests benchmarks browser_tests
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -39,7 +39,8 @@ _API = {
     "pretrained_run": "cyclegan_tf.interop.pretrained",
 }
 __all__ = sorted(_API)
-_KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.models.schedules")  # modules that register Keras objects
+# modules that register Keras objects (layers, the schedule, the exported whole translation)
+_KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.models.schedules", "cyclegan_tf.inference.graph")
 
 
 def __getattr__(name: str) -> Any:

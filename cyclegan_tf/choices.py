@@ -25,3 +25,6 @@ REVERSE = {"AtoB": "BtoA", "BtoA": "AtoB"}
 GENERATOR_OF = {"AtoB": "G_AB", "BtoA": "G_BA"}  # a CycleGAN's generator attribute per direction
 
 DATASET_KINDS = ("unpaired", "aligned", "single")  # CycleGAN folders, pix2pix A|B images, colorization
+
+EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "litert", "torch")  # `cyclegan-tf export --format`
+QUANTIZE_MODES = ("none", "fp16", "int8")  # LiteRT export

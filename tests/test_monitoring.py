@@ -19,6 +19,7 @@ from PIL import Image
 from cyclegan_tf.cli.main import main
 from cyclegan_tf.data.images import load_image
 from cyclegan_tf.evaluation.evaluate import evaluate_run
+from cyclegan_tf.inference.translator import Translator
 from cyclegan_tf.runs import report
 from cyclegan_tf.training import callbacks
 
@@ -57,7 +58,7 @@ def test_sample_grids_show_the_fixed_test_images(demo_run, data_dir):
     np.testing.assert_array_equal(grid[14:78, :64], load_image(data_dir / "demo" / "testA" / "0000.png"))
     np.testing.assert_array_equal(grid[294 + 14: 294 + 78, :64], load_image(data_dir / "demo" / "testB" / "0000.png"))
     # fake_B is the trained generator's translation of that image
-    translated = callbacks.Translator(demo_run.model.G_AB, "resnet_6blocks")(grid[14:78, :64])
+    translated = Translator(demo_run.model.G_AB, "resnet_6blocks")(grid[14:78, :64])
     np.testing.assert_array_equal(grid[14:78, 68:132], translated)
 
 

@@ -293,3 +293,26 @@ def test_pretrained_model_downloads_from_a_mirror_and_translates(tmp_path, serve
     assert refused.exit_code == 1 and "cannot train" in refused.output
     missing = run_cli("pretrained", "download", "horse2zebra", env=env)  # not on this server: 404, one line
     assert missing.exit_code == 1 and "404" in missing.output and "import-torch" in missing.output
+
+
+def test_reference_pix2pix_folder_becomes_a_pix2pix_run(tmp_path):
+    from cyclegan_tf.inference.translator import load_translator
+    from cyclegan_tf.runs.checkpoints import open_checkpoint
+
+    g = randomize(ref.UnetGenerator(num_downs=8, ngf=8), seed=3)
+    d = randomize(ref.NLayerDiscriminator(6, ndf=8, kind="batch"), seed=4)  # conditional: input and output stacked
+    folder = tmp_path / "facades_pt"
+    folder.mkdir()
+    torch.save(g.state_dict(), folder / "latest_net_G.pth", _use_new_zipfile_serialization=False)
+    torch.save(d.state_dict(), folder / "latest_net_D.pth")
+    config = import_torch([folder], "facades", tmp_path / "runs", direction="BtoA", dataset="facades")
+    assert (config.model, config.netG, config.norm, config.dropout, config.direction) == \
+        ("pix2pix", "unet_256", "batch", True, "BtoA")
+    assert (config.netD, config.ndf, config.unconditional_D, config.translates) == ("basic", 8, False, None)
+    with open_checkpoint(config.run_dir) as opened:
+        assert set(opened.state["groups"]) == {"G_AB", "D"}
+        assert np.array_equal(opened.arrays["D/norm1/moving_mean"], d.model[3].running_mean.numpy())
+    image = np.random.default_rng(8).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    ours = load_translator(config.run_dir, None)(image).astype(int)  # eval mode: batch norm's running statistics
+    theirs = np.clip(np.round((torch_out(g, image[None].astype(np.float32) / 127.5 - 1)[0] + 1) * 127.5), 0, 255)
+    assert np.abs(ours - theirs).max() <= 1

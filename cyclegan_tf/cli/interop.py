@@ -1,13 +1,11 @@
-"""`cyclegan-tf import-torch` and `cyclegan-tf export`: runs from and to other frameworks' files."""
+"""`cyclegan-tf import-torch`: a run from the reference's PyTorch files (`export --format torch` goes back)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import click
 
 from cyclegan_tf import choices
-from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, PRETRAINED, run_source
+from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT
 from cyclegan_tf.startup import import_tensorflow_quietly
 
 
@@ -55,35 +53,3 @@ def _directions(config) -> tuple[str, ...]:
     from cyclegan_tf.models.registry import run_directions
 
     return run_directions(config)
-
-
-@click.command(context_settings=CONTEXT)
-@click.option("--name", help="Run to export: <checkpoints-dir>/<name>.")
-@CHECKPOINTS_DIR
-@PRETRAINED
-@click.option("--format", "fmt", type=click.Choice(["torch"]), required=True,
-              help="torch: the reference's state dicts (latest_net_G_A.pth, ...), for its test.py.")
-@click.option("--direction", type=click.Choice(choices.DIRECTIONS), help="One direction only [default: all].")
-@click.option("--epoch", type=int, help="Export the networks saved at this epoch (default: the latest).")
-@click.option("--output", "-o", type=click.Path(file_okay=False), help="Folder to write [default: <run>/export].")
-def export(name, checkpoints_dir, pretrained, fmt, direction, epoch, output) -> None:
-    """Export a run's generators for another runtime.
-
-    --format torch writes PyTorch state dicts in the reference's layout: a CycleGAN run gives
-    latest_net_G_A.pth (A -> B) and latest_net_G_B.pth, a run of one generator latest_net_G.pth; the
-    reference runs them with `python test.py --model test --no_dropout --name NAME --model_suffix _A`.
-
-    \b
-    Examples:
-      cyclegan-tf export --name apple2orange --format torch -o pt/apple2orange
-      cyclegan-tf export --pretrained horse2zebra --format torch --direction AtoB
-    """
-    run = run_source(name, checkpoints_dir, pretrained)
-    import_tensorflow_quietly()
-    from cyclegan_tf.interop.importer import export_torch
-    from cyclegan_tf.runs.checkpoints import open_checkpoint
-
-    with open_checkpoint(run, epoch) as opened:
-        written = export_torch(opened, Path(output) if output else run / "export", [direction] if direction else None)
-    for path in written:
-        click.echo(path)

@@ -13,8 +13,9 @@ import click
 from cyclegan_tf.cli.ablation import ablation
 from cyclegan_tf.cli.common import CONTEXT
 from cyclegan_tf.cli.datasets import datasets
+from cyclegan_tf.cli.deploy import export, serve
 from cyclegan_tf.cli.evaluate import evaluate
-from cyclegan_tf.cli.interop import export, import_torch
+from cyclegan_tf.cli.interop import import_torch
 from cyclegan_tf.cli.pretrained import pretrained
 from cyclegan_tf.cli.train import train
 from cyclegan_tf.cli.translate import translate
@@ -46,11 +47,13 @@ def main(verbose: bool) -> None:
       cyclegan-tf evaluate --name apple2orange          # FID, KID, cycle L1/PSNR on the test split
       cyclegan-tf translate horse.jpg --pretrained horse2zebra   # the reference's pretrained models
       cyclegan-tf import-torch pt_checkpoints/my_run --name my_run  # the reference's .pth files
+      cyclegan-tf export --name apple2orange --format onnx      # also keras, savedmodel, litert, torch
+      cyclegan-tf serve --name apple2orange                     # a web page and POST /translate
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
 
 
-for command in (train, translate, evaluate, ablation, datasets, pretrained, import_torch, export):
+for command in (train, translate, evaluate, ablation, datasets, pretrained, import_torch, export, serve):
     main.add_command(command)
 
 

@@ -35,10 +35,15 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.option("--output", "-o", type=click.Path(), default="translated", show_default=True,
               help="Folder for the translated PNGs (one per input, named after it).")
 @click.option("--grid", is_flag=True, help="Write input | output side by side instead of the output alone.")
+@click.option("--tile", type=click.IntRange(min=64),
+              help="Translate images larger than this on a side in tiles of this size (instance-norm statistics "
+                   "from the whole image, overlaps blended): for images too large for memory.")
+@click.option("--tile-overlap", "--tile_overlap", "tile_overlap", type=click.IntRange(min=0), default=64,
+              show_default=True, help="Pixels shared by neighbouring tiles.")
 @STRICT_FILES
 @MAX_PIXELS
 def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, direction, training_mode, output, grid,
-              strict, max_pixels) -> None:
+              tile, tile_overlap, strict, max_pixels) -> None:
     """Translate images of any size with a trained generator; writes PNGs of the same size.
 
     INPUT is an image file, a folder (all its images) or a glob pattern in quotes. An unreadable file is
@@ -52,6 +57,7 @@ def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, dire
       cyclegan-tf translate "shots/*.png" --name apple2orange --direction BtoA --epoch 100
       cyclegan-tf translate in.png --checkpoint checkpoints/demo/checkpoints/epoch_008
       cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --grid -o compare/
+      cyclegan-tf translate aerial_8k.tif --name sat2map --tile 1024 --max-pixels 0   # larger than memory
     """
     source = run_source(name, checkpoints_dir, pretrained, checkpoint, takes_checkpoint=True)
     import_tensorflow_quietly()
@@ -59,7 +65,7 @@ def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, dire
     from cyclegan_tf.inference.translator import expand_inputs, load_translator, translate_files
 
     paths = expand_inputs(inputs)
-    translator = load_translator(source, direction, epoch, training_mode)
+    translator = load_translator(source, direction, epoch, training_mode, tile, tile_overlap)
     skipped = Skipped()
     with click.progressbar(length=len(paths), label="translating", file=sys.stderr) as bar:
         written = translate_files(translator, paths, Path(output), on_image=lambda _: bar.update(1), grid=grid,

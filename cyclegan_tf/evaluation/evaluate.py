@@ -44,7 +44,7 @@ from cyclegan_tf.evaluation.fcn import FcnScore, fcn_score, keras_segmenter, lab
 from cyclegan_tf.evaluation.features import FeatureExtractor, load_feature_extractor
 from cyclegan_tf.evaluation.metrics import fid, kid, l1, psnr
 from cyclegan_tf.files import write_text_atomic
-from cyclegan_tf.inference.translator import Translator, load_generators
+from cyclegan_tf.inference.translator import Translator, load_generators, translators_of
 from cyclegan_tf.models.registry import run_directions
 from cyclegan_tf.runs import checkpoints
 
@@ -223,7 +223,7 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
     Returns:
         {direction: DirectionMetrics}, plus "demo_score" (mean IoU, %) on the demo dataset.
     """
-    translators = {d: Translator(g, config.netG) for d, g in generators.items()}
+    translators = translators_of(generators, config.netG)
     out: dict[str, Any] = {}
     for direction in directions or tuple(generators):
         images = test_images(config, root, direction, max_images, skipped, strict)

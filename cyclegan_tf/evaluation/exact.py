@@ -21,7 +21,7 @@ from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import demo, labels2photo
 from cyclegan_tf.data.images import list_images, load_image, load_pair
 from cyclegan_tf.evaluation.fcn import FcnScore, fcn_score
-from cyclegan_tf.inference.translator import Translator
+from cyclegan_tf.inference.translator import translators_of
 from cyclegan_tf.models.registry import model_generators
 
 Translate = Callable[[np.ndarray], np.ndarray]
@@ -203,5 +203,5 @@ def model_exact_scores(model, config: TrainConfig, root: Path) -> ExactScores:
     Returns:
         The exact scores, None where the dataset has none.
     """
-    translators = {d: Translator(g, config.netG) for d, g in model_generators(model, config).items()}
+    translators = translators_of(model_generators(model, config), config.netG)
     return exact_scores(translators, config, root)

@@ -1,7 +1,8 @@
 """Translate images of any size with a trained generator.
 
 An image is reflect-padded to the generator's size multiple, translated, and cropped back, so
-the output has the input's size and aspect ratio.
+the output has the input's size and aspect ratio (`inference.graph`); larger than memory allows, in
+tiles (`inference.tiles`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import tensorflow as tf
 from PIL import Image
 
 from cyclegan_tf.choices import DIRECTIONS
-from cyclegan_tf.data.images import IMAGE_EXTENSIONS, Skipped, load_image, read_each, to_uint8
+from cyclegan_tf.data.images import IMAGE_EXTENSIONS, Skipped, load_image, read_each
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import write_atomic
+from cyclegan_tf.inference.graph import ImageTranslator
+from cyclegan_tf.inference.tiles import translate_tiled
 from cyclegan_tf.models.builders import build_generator
 from cyclegan_tf.models.registry import generator_attribute, run_directions
 from cyclegan_tf.nn.networks import min_input_size, size_multiple
@@ -29,28 +32,38 @@ from cyclegan_tf.runs.report import GAP, hstack
 class Translator:
     """A generator with what it needs to translate whole images: channels and size multiple.
 
-    `training=False` (the default) runs batch norm on its moving statistics and dropout off. `training=True`
-    runs the generator as in training (batch statistics of the one image, dropout on), as the pix2pix paper
-    and the reference's test.py without `--eval` do.
+    It runs `inference.graph.ImageTranslator`, the model that export and the server run too. `training=False`
+    (the default) runs batch norm on its moving statistics and dropout off. `training=True` runs the generator
+    as in training (batch statistics of the one image, dropout on), as the pix2pix paper and the reference's
+    test.py without `--eval` do.
     """
 
-    def __init__(self, generator: keras.Model, net_g: str, training: bool = False):
+    def __init__(self, generator: keras.Model, net_g: str, training: bool = False, tile: int | None = None,
+                 tile_overlap: int = 64):
         self.generator = generator
-        self.multiple = size_multiple(net_g)
-        self.min_size = min_input_size(net_g)
-        self.channels = generator.input_shape[-1]
-        self._run = tf.function(lambda x: generator(x, training=training), reduce_retracing=True)
+        self.tile, self.tile_overlap = tile, tile_overlap
+        self.model = ImageTranslator(generator, size_multiple(net_g), min_input_size(net_g), training=training)
+        self.multiple, self.min_size = self.model.multiple, self.model.min_size
+        self.channels = self.model.channels
+        spec = tf.TensorSpec((None, None, None, self.channels), tf.uint8)
+        self._run = tf.function(self.model, input_signature=[spec])
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (H, W, C) in, uint8 (H, W, output channels) out."""
-        height, width = image.shape[:2]
-        pad_h, pad_w = (max(self.min_size, size + -size % self.multiple) - size for size in (height, width))
-        x = image.astype(np.float32) / 127.5 - 1.0
-        # numpy's reflect pads beyond the image's own size by reflecting again (small inputs).
-        x = np.pad(x, [(pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2), (0, 0)], mode="reflect"
-                   if min(height, width) > 1 else "edge")
-        y = self._run(tf.constant(x[None]))[0].numpy()
-        return to_uint8(y[pad_h // 2: pad_h // 2 + height, pad_w // 2: pad_w // 2 + width])
+        """uint8 (H, W, C) in, uint8 (H, W, output channels) out; in tiles when larger than `tile` (see
+        `inference.tiles`)."""
+        if self.tile and max(image.shape[:2]) > self.tile:
+            return translate_tiled(self.model, image, self.tile, self.tile_overlap)
+        return self.batch(image[None])[0]
+
+    def batch(self, images: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, C) in, uint8 (N, H, W, output channels) out, as one batch."""
+        return self._run(tf.constant(images)).numpy()
+
+
+def translators_of(generators: dict[str, keras.Model], net_g: str, tile: int | None = None
+                   ) -> dict[str, Translator]:
+    """{direction: Translator} of {direction: generator} (`load_generators`, `models.registry.model_generators`)."""
+    return {direction: Translator(generator, net_g, tile=tile) for direction, generator in generators.items()}
 
 
 def load_generators(checkpoint: checkpoints.Checkpoint, directions: Iterable[str] | None = None
@@ -81,7 +94,7 @@ def load_generators(checkpoint: checkpoints.Checkpoint, directions: Iterable[str
 
 
 def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoch: int | None = None,
-                    training: bool = False) -> Translator:
+                    training: bool = False, tile: int | None = None, tile_overlap: int = 64) -> Translator:
     """The generator of `direction` from a run directory or a checkpoint directory, ready to translate.
 
     Args:
@@ -90,6 +103,8 @@ def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoc
             trained in).
         epoch: use the networks saved at this epoch.
         training: see `Translator`.
+        tile: translate images larger than this in tiles of this size (`inference.tiles`); None: whole.
+        tile_overlap: pixels shared by neighbouring tiles.
 
     Returns:
         A `Translator`: uint8 (H, W, C) in, uint8 (H, W, output channels) out.
@@ -97,7 +112,7 @@ def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoc
     with checkpoints.open_checkpoint(checkpoint, epoch) as opened:
         direction = direction or run_directions(opened.config)[0]
         (generator,) = load_generators(opened, [direction]).values()
-        return Translator(generator, opened.config.netG, training)
+        return Translator(generator, opened.config.netG, training, tile, tile_overlap)
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:

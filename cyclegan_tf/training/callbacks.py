@@ -34,7 +34,7 @@ from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation import evaluate
 from cyclegan_tf.evaluation.features import FeatureExtractor, load_feature_extractor
 from cyclegan_tf.files import write_text_atomic
-from cyclegan_tf.inference.translator import Translator
+from cyclegan_tf.inference.translator import translators_of
 from cyclegan_tf.models.registry import model_generators, run_directions
 from cyclegan_tf.runs import checkpoints, report
 
@@ -443,8 +443,7 @@ class SampleWriter(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.samples is None:
             self.samples = fixed_samples(self.root, self.config)
-            self.translators = {d: Translator(g, self.config.netG)
-                                for d, g in model_generators(self.model, self.config).items()}
+            self.translators = translators_of(model_generators(self.model, self.config), self.config.netG)
 
     def panels(self) -> dict[str, tuple[list[str], list[list[np.ndarray]]]]:
         """{direction: (column labels, one row of panels per sample)}."""

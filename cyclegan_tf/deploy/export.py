@@ -1,0 +1,156 @@
+"""A run's generator as a file another runtime runs: .keras, SavedModel, ONNX, LiteRT (and PyTorch, see interop).
+
+What is exported is a whole translation (`inference.graph.ImageTranslator`): uint8 images (N, H, W, C) of any
+height and width in, uint8 images of the same size out, with the scaling and the reflect-padding to the
+generator's size multiple inside the graph (`raw=True`: float32 [-1, 1] in and out instead). Keras exports it
+(`model.export`, `model.save`); beside each file a JSON says what it is (direction, channels, size multiple,
+the run and checkpoint it came from, and the file's SHA-256).
+
+ONNX needs tf2onnx, checking needs onnxruntime and LiteRT's interpreter ai-edge-litert: the `[export]` extra.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from cyclegan_tf.choices import EXPORT_FORMATS, QUANTIZE_MODES
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.files import write_text_atomic
+from cyclegan_tf.inference.graph import ImageTranslator
+from cyclegan_tf.inference.translator import load_generators
+from cyclegan_tf.models.registry import run_directions
+from cyclegan_tf.nn.networks import min_input_size, size_multiple
+from cyclegan_tf.runs.checkpoints import Checkpoint
+
+SUFFIX = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "litert": ".tflite"}
+NEEDS = {"onnx": ("tf2onnx", "onnx"), "litert": ()}  # modules each format's exporter imports
+EXTRA = 'pip install "cyclegan-tf[export]"'
+
+
+@dataclass
+class ExportInfo:
+    """The JSON written beside an exported file."""
+
+    format: str
+    direction: str
+    input: str  # what goes in and comes out
+    channels: int
+    output_channels: int
+    size_multiple: int
+    min_size: int
+    run: str
+    checkpoint: str
+    step: int
+    epoch: int
+    quantize: str
+    sha256: str
+
+
+def require(*modules: str) -> None:
+    """A `UserError` naming the extra to install when one of `modules` is missing."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"{', '.join(missing)} is not installed: {EXTRA}")
+
+
+def translation_model(checkpoint: Checkpoint, direction: str | None = None, raw: bool = False
+                      ) -> tuple[str, ImageTranslator]:
+    """(direction, the whole translation of that direction's generator) of an open checkpoint."""
+    config = checkpoint.config
+    direction = direction or run_directions(config)[0]
+    (generator,) = load_generators(checkpoint, [direction]).values()
+    return direction, ImageTranslator(generator, size_multiple(config.netG), min_input_size(config.netG), raw=raw)
+
+
+def run_calibration_images(config, direction: str | None = None, limit: int = 50) -> list[np.ndarray]:
+    """Up to `limit` of a run's test inputs of `direction` (uint8), for int8 calibration."""
+    from cyclegan_tf.data.registry import resolve_dataroot
+    from cyclegan_tf.data.splits import test_images
+
+    direction = direction or run_directions(config)[0]
+    return list(test_images(config, resolve_dataroot(config), direction, limit).inputs)
+
+
+def _checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        with open(file, "rb") as f:
+            for chunk in iter(lambda f=f: f.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _litert_options(quantize: str, calibration: list[np.ndarray] | None, raw: bool) -> dict:
+    options: dict = {"target_spec": {"supported_ops": [tf.lite.OpsSet.TFLITE_BUILTINS]}}
+    if quantize == "fp16":
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        options["target_spec"]["supported_types"] = [tf.float16]
+    elif quantize == "int8":
+        if not calibration:
+            raise UserError("--quantize int8 needs calibration images (the run's test images)")
+        dtype = np.float32 if raw else np.uint8
+
+        def representative():
+            for image in calibration:
+                x = image.astype(np.float32) / 127.5 - 1 if raw else image
+                yield [x[None].astype(dtype)]
+
+        options["optimizations"] = [tf.lite.Optimize.DEFAULT]
+        options["representative_dataset"] = representative
+    return options
+
+
+def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction: str | None = None,
+                 raw: bool = False, quantize: str = "none", calibration: list[np.ndarray] | None = None
+                 ) -> tuple[Path, ExportInfo]:
+    """Export one direction of an open checkpoint as a whole translation.
+
+    Args:
+        checkpoint: an open checkpoint (`runs.checkpoints.open_checkpoint`).
+        fmt: "keras", "savedmodel", "onnx" or "litert".
+        output: the file (or folder for a SavedModel) to write; its suffix is added when missing.
+        direction: "AtoB" or "BtoA"; None: the run's first.
+        raw: float32 [-1, 1] in and out instead of uint8.
+        quantize: LiteRT only: "none", "fp16" or "int8" (calibrated on `calibration`, uint8 images).
+        calibration: uint8 (H, W, C) images for int8 calibration.
+
+    Returns:
+        (the file written, what the JSON beside it says).
+    """
+    if fmt not in EXPORT_FORMATS or fmt == "torch":
+        raise UserError(f"format must be one of {', '.join(f for f in EXPORT_FORMATS if f != 'torch')}")
+    if quantize not in QUANTIZE_MODES:
+        raise UserError(f"--quantize must be one of {', '.join(QUANTIZE_MODES)}")
+    if quantize != "none" and fmt != "litert":
+        raise UserError("--quantize applies to --format litert only")
+    require(*NEEDS.get(fmt, ()))
+    direction, model = translation_model(checkpoint, direction, raw)
+    output = Path(output)
+    if SUFFIX[fmt] and output.suffix != SUFFIX[fmt]:
+        output = output.with_name(output.name + SUFFIX[fmt])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    spec = tf.TensorSpec((None, None, None, model.channels), tf.float32 if raw else tf.uint8, name="images")
+    if fmt == "keras":
+        model.save(output)
+    elif fmt == "savedmodel":
+        model.export(str(output), format="tf_saved_model", input_signature=[spec], verbose=False)
+    elif fmt == "onnx":
+        model.export(str(output), format="onnx", input_signature=[spec], verbose=False)
+    else:
+        model.export(str(output), format="litert", input_signature=[spec], verbose=False,
+                     **_litert_options(quantize, calibration, raw))
+    config = checkpoint.config
+    info = ExportInfo(fmt, direction, "float32 [-1, 1] (N, H, W, C)" if raw else "uint8 (N, H, W, C)",
+                      model.channels, model.output_channels, model.multiple, model.min_size, str(config.run_dir),
+                      str(checkpoint.path), int(checkpoint.state["step"]), int(checkpoint.state["epoch"]), quantize,
+                      _checksum(output))
+    write_text_atomic(Path(f"{output}.json"), json.dumps(asdict(info), indent=2) + "\n")
+    return output, info

@@ -1,0 +1,93 @@
+"""A whole translation as one Keras model: uint8 images of any size in, uint8 images of the same size out.
+
+`ImageTranslator` scales the pixels to [-1, 1], reflect-pads height and width up to the generator's size
+multiple (inside the graph, so that an exported model does it too), runs the generator, crops back and rounds to
+uint8. `translate`, the exported files and the server all run this model, so they give the same pixels.
+
+The padding reflects as often as needed (an image smaller than the padding, as a 45x37 image into a U-Net-256,
+is mirrored back and forth), with indices computed by a gather rather than `tf.pad(mode="REFLECT")`, which
+refuses paddings larger than the image; a 1-pixel side is repeated.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def reflect_indices(size, before, after):
+    """Indices of `size` positions reflected periodically, `before` extra positions before and `after` after."""
+    period = ops.maximum(2 * (size - 1), 1)
+    # shifted by whole periods to stay non-negative: runtimes disagree on the sign of a negative modulo (ONNX)
+    positions = ops.mod(ops.arange(before + size + after) - before + period * (before // period + 1), period)
+    return ops.where(positions < size, positions, period - positions)
+
+
+def _pad_amounts(size, multiple: int, min_size: int):
+    target = ops.maximum(ops.cast(min_size, "int32"), ((size + multiple - 1) // multiple) * multiple)
+    extra = target - size
+    return extra // 2, extra - extra // 2
+
+
+def pad_to_multiple(x, multiple: int, min_size: int):
+    """(x reflect-padded to height and width multiples of `multiple`, at least `min_size`; top; left).
+
+    Args:
+        x: (N, H, W, C) images.
+        multiple: the generator's size multiple.
+        min_size: the smallest side it takes.
+    """
+    shape = ops.shape(x)
+    height, width = ops.cast(shape[1], "int32"), ops.cast(shape[2], "int32")
+    top, bottom = _pad_amounts(height, multiple, min_size)
+    left, right = _pad_amounts(width, multiple, min_size)
+    x = ops.take(x, reflect_indices(height, top, bottom), axis=1)
+    return ops.take(x, reflect_indices(width, left, right), axis=2), top, left
+
+
+@keras.saving.register_keras_serializable(package="cyclegan_tf")
+class ImageTranslator(keras.Model):
+    """A generator wrapped into a whole translation.
+
+    Args:
+        generator: a generator from [-1, 1] images to [-1, 1] images (`nn.networks`).
+        multiple: height and width are padded to a multiple of this (`nn.networks.size_multiple`).
+        min_size: and to at least this (`nn.networks.min_input_size`).
+        raw: float32 [-1, 1] in and out, no scaling or rounding (the padding and cropping stay).
+        training: run the generator as in training (batch statistics, dropout), see `Translator`.
+    """
+
+    def __init__(self, generator: keras.Model, multiple: int, min_size: int, raw: bool = False,
+                 training: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.generator = generator
+        self.multiple, self.min_size, self.raw, self.training = int(multiple), int(min_size), bool(raw), training
+        self.channels = int(generator.input_shape[-1])
+        self.output_channels = int(generator.output_shape[-1])
+        self.built = True  # its only weights are the generator's, built already
+
+    def call(self, images):
+        x = ops.cast(images, "float32")
+        if not self.raw:
+            x = x / 127.5 - 1.0
+        shape = ops.shape(x)
+        height, width = shape[1], shape[2]
+        x, top, left = pad_to_multiple(x, self.multiple, self.min_size)
+        y = self.generator(x, training=self.training)
+        y = y[:, top:top + height, left:left + width, :]
+        if self.raw:
+            return y
+        return ops.cast(ops.clip(ops.round((y + 1.0) * 127.5), 0, 255), "uint8")
+
+    def compute_output_spec(self, images):
+        dtype = "float32" if self.raw else "uint8"
+        return keras.KerasTensor((*images.shape[:3], self.output_channels), dtype=dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "generator": keras.saving.serialize_keras_object(self.generator),
+                "multiple": self.multiple, "min_size": self.min_size, "raw": self.raw}
+
+    @classmethod
+    def from_config(cls, config):
+        generator = keras.saving.deserialize_keras_object(config.pop("generator"))
+        return cls(generator, **config)
