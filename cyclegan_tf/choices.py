@@ -6,10 +6,45 @@ losses (`nn.losses`) and the model builders (`models.BUILDERS`). `tests/test_hou
 registry's keys equal its list here, so a name added in one place and not the other fails a test.
 """
 
+import re
+
 MODELS = ("cycle_gan", "pix2pix")
-GENERATORS = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
+
+
+def generator_depth(name: str) -> tuple[str, int] | None:
+    """("resnet", residual blocks) or ("unet", downsamplings) of a generator name, or None if it names none.
+
+    `resnet_<N>blocks` for any N >= 1; `unet_<size>` for a power of two size >= 32, whose depth is log2(size)
+    (unet_256: 8 downsamplings, so it takes multiples of 256 px).
+    """
+    match = re.fullmatch(r"resnet_(\d+)blocks", name)
+    if match and int(match.group(1)) >= 1:
+        return "resnet", int(match.group(1))
+    match = re.fullmatch(r"unet_(\d+)", name)
+    if match:
+        size = int(match.group(1))
+        depth = size.bit_length() - 1
+        if size == 2**depth and depth >= 5:
+            return "unet", depth
+    return None
+
+
+class GeneratorNames(tuple):
+    """The reference's generator names; `in` also accepts every `resnet_<N>blocks` and `unet_<size>`."""
+
+    def __contains__(self, name) -> bool:
+        return isinstance(name, str) and generator_depth(name) is not None
+
+    def describe(self) -> str:
+        return f"{', '.join(self)}, or resnet_<N>blocks (any N) or unet_<size> (a power of two, 32 or more)"
+
+
+GENERATORS = GeneratorNames(("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"))
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
-NORMS = ("instance", "batch", "none")
+NORMS = ("instance", "batch", "none", "instance_affine")  # instance_affine: a learned scale and offset per channel
+ACTIVATIONS = ("relu", "leaky_relu")  # the generator's (leaky: slope 0.2)
+UPSAMPLE_MODES = ("deconv", "nearest", "bilinear")  # a generator's way up: transposed conv, or resize + conv
+CYCLE_LOSSES = ("l1", "l2")  # the cycle (and identity) loss: the reference's L1, or squared error
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 GAN_MODES = ("lsgan", "vanilla", "hinge", "wgangp")
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")

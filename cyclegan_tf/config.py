@@ -70,7 +70,9 @@ class TrainConfig:
                       "--pool-size 0 --dropout).", names.MODELS, group="network")
     direction: str = _opt("AtoB", "pix2pix: translate the left half (A) to the right (B) of each image, or BtoA.",
                           names.DIRECTIONS, group="network")
-    netG: str = _opt("resnet_9blocks", "Generator architecture.", names.GENERATORS, group="network")
+    netG: str = _opt("resnet_9blocks", "Generator architecture: the reference's four, or resnet_<N>blocks for any N, "
+                     "unet_<size> for a U-Net of log2(size) levels (size a power of two, 32 or more).",
+                     names.GENERATORS, group="network")
     netD: str = _opt("basic", "Discriminator: basic = 70x70 PatchGAN, n_layers = PatchGAN with --n-layers-D, "
                      "pixel = 1x1.", names.DISCRIMINATORS, group="network")
     n_layers_D: int = _opt(3, "PatchGAN depth for --netD n_layers (1: 16x16, 3: 70x70, 5: 286x286 patches).",
@@ -78,6 +80,18 @@ class TrainConfig:
     ngf: int = _opt(64, "Filters in the generator's first layer.", group="network")
     ndf: int = _opt(64, "Filters in the discriminator's first layer.", group="network")
     norm: str = _opt("instance", "Normalization layer.", names.NORMS, group="network")
+    g_activation: str = _opt("relu", "The generator's activation: relu (the reference's) or leaky_relu (slope 0.2).",
+                             names.ACTIVATIONS, group="network")
+    block_norm: bool = _opt(True, "Norms inside the ResNet generator's residual blocks (--no-block-norm leaves them "
+                            "out, as some tutorials do).", group="network", flags=("--block-norm/--no-block-norm",))
+    upsample: str = _opt("deconv", "How the generator goes up: deconv (the reference's transposed convs), or nearest / "
+                         "bilinear resize + conv (no checkerboard artifacts).", names.UPSAMPLE_MODES, group="network")
+    d_first_norm: bool = _opt(False, "A norm after the discriminator's first conv too (the reference has none).",
+                              group="network")
+    d_last_stride: int = _opt(1, "Stride of the PatchGAN's last middle conv: 1 (the reference's) or 2 (a map half as "
+                              "wide, as in GANs in Action).", (1, 2), group="network")
+    d_sigmoid: bool = _opt(False, "End the discriminator in a sigmoid (for --gan-mode lsgan, as some tutorials do).",
+                           group="network")
     init_type: str = _opt("normal", "Weight initialisation.", names.INIT_TYPES,
                           group="network")
     init_gain: float = _opt(0.02, "Scale of normal/xavier/orthogonal initialisation.", group="network")
@@ -96,6 +110,8 @@ class TrainConfig:
                                  "concat(input, output).", group="network")
     cycle: str = _opt("both", "Ablation (CycleGAN): which cycle losses count: forward (A->B->A), backward "
                       "(B->A->B) or both.", names.CYCLES)
+    cycle_loss: str = _opt("l1", "How cycle and identity reconstructions are compared: l1 (the reference's) or l2 "
+                           "(squared error, as some tutorials do).", names.CYCLE_LOSSES)
     pool_size: int = _opt(50, "Generated images kept to train the discriminators (0 = none).")
     batch_size: int = _opt(1, "Images per step.")
     n_epochs: int = _opt(100, "Epochs at the initial learning rate.")
@@ -161,6 +177,8 @@ class TrainConfig:
             raise UserError("--no-gan with zero L1/cycle weights leaves nothing to learn")
         if self.pool_size < 0:
             raise UserError("--pool-size must be 0 or more")
+        if self.d_sigmoid and self.gan_mode != "lsgan":
+            raise UserError(f"--d-sigmoid goes with --gan-mode lsgan: {self.gan_mode} expects logits")
         if self.model == "cycle_gan" and self.lambda_identity > 0 and self.input_nc != self.output_nc:
             # The identity loss feeds B images to G_AB, which takes A's channels (the reference asserts the same).
             raise UserError(f"the identity loss needs --input-nc equal to --output-nc (here {self.input_nc} and "
@@ -186,23 +204,70 @@ class TrainConfig:
             values = json.loads(Path(path).read_text())
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise UserError(f"{path} is not a JSON config ({error})") from None
-        if not isinstance(values, dict):
-            raise UserError(f"{path} is not a JSON config (an object of options)")
-        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise UserError(f"{path}: unknown option(s) {', '.join(unknown)}")
-        for name, value in values.items():
-            kind, optional = field_type(name)
-            if not _fits(value, kind, optional):
-                raise UserError(f"{path}: {name} is {value!r}, not {'a' if kind is not int else 'an'} "
-                                f"{kind.__name__}{' or null' if optional else ''}")
-        return cls(**values)
+        return cls(**check_values(values, str(path)))
 
     @classmethod
     def from_options(cls, given: dict[str, Any], preset: dict[str, Any] | None = None) -> TrainConfig:
         """Defaults, then a dataset's preset, then what the user gave (None = not given)."""
         values = {**(preset or {}), **{k: v for k, v in given.items() if v is not None}}
         return cls(**values)
+
+
+def check_values(values: Any, source: str, choices: bool = False) -> dict[str, Any]:
+    """`values` if it is a dict of `TrainConfig` fields with values of their types, else a `UserError` naming
+    what is wrong (unknown keys, wrong types; with `choices`, values outside a field's choices)."""
+    if not isinstance(values, dict):
+        raise UserError(f"{source} is not a config (a table of options)")
+    unknown = sorted(set(values) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise UserError(f"{source}: unknown option(s) {', '.join(unknown)}")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    for name, value in values.items():
+        kind, optional = field_type(name)
+        if not _fits(value, kind, optional):
+            raise UserError(f"{source}: {name} is {value!r}, not {'a' if kind is not int else 'an'} "
+                            f"{kind.__name__}{' or null' if optional else ''}")
+        allowed = fields[name].metadata["choices"]
+        if choices and allowed and value is not None and value not in allowed:
+            raise UserError(f"{source}: {name} is {value!r}, not one of {', '.join(str(c) for c in allowed)}")
+    return values
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """The options in a config file for `train --config`: TOML (`.toml`), or JSON such as a run's `config.json`.
+
+    Keys are option names, hyphenated or not (`lambda-A` or `lambda_A`). From a run's `config.json`, what
+    records a run's state rather than an option (the strategy it used, `continue_train`, ...) is left out.
+
+    Args:
+        path: the file.
+
+    Returns:
+        {field name: value}; a `UserError` names an unreadable file, an unknown option or a wrong value.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise UserError(f"cannot read --config {path}: {error.strerror or error}") from None
+    try:
+        if path.suffix.lower() == ".toml":
+            try:
+                import tomllib
+            except ModuleNotFoundError:  # Python 3.10
+                raise UserError("TOML config files need Python 3.11 or newer: give a .json one") from None
+            values = tomllib.loads(text)
+        else:
+            values = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as error:  # tomllib.TOMLDecodeError and JSONDecodeError are ValueErrors
+        raise UserError(f"--config {path} is not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'} "
+                        f"({error})") from None
+    if not isinstance(values, dict):
+        raise UserError(f"--config {path} is not a table of options")
+    values = {key.replace("-", "_"): value for key, value in values.items()}
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    state = {name for name, f in fields.items() if not f.metadata["option"]} | {"continue_train"}
+    return check_values({k: v for k, v in values.items() if k not in state}, f"--config {path}", choices=True)
 
 
 def _fits(value: Any, kind: type, optional: bool) -> bool:
@@ -227,22 +292,27 @@ def field_type(name: str) -> tuple[type, bool]:
 
 # Fields that fix the shape of the networks' weights: a resumed run may not change them.
 ARCHITECTURE_FIELDS = ("model", "netG", "netD", "n_layers_D", "ngf", "ndf", "norm", "input_nc", "output_nc",
-                       "direction", "unconditional_D")
+                       "direction", "unconditional_D", "g_activation", "block_norm", "upsample", "d_first_norm",
+                       "d_last_stride", "d_sigmoid")
 
 
-def make_config(given: dict[str, Any]) -> TrainConfig:
-    """A run's config from the options a user gave (None = not given).
+def make_config(given: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:
+    """A run's config from the options a user gave (None = not given), and a config file's.
 
+    The command line wins over `config_file` (`read_config_file`), which wins over what follows.
     A new run: the options over the dataset's and the model's presets (`presets`) over the defaults; without
     `name`, the run is named after its dataset (or its dataroot folder). A resumed run (`continue_train`): the
     options over the run's saved `config.json`; options that fix the networks' shapes may not change.
 
     Args:
         given: {field name: value or None}, e.g. the CLI's options.
+        config_file: a TOML or JSON file of options (`train --config`).
 
     Returns:
         The config, not yet validated (`TrainConfig.validate`).
     """
+    if config_file is not None:
+        given = {**read_config_file(config_file), **{k: v for k, v in given.items() if v is not None}}
     if not given.get("name") and (given.get("dataset") or given.get("dataroot")):
         given = {**given, "name": given.get("dataset") or Path(given["dataroot"]).resolve().name}
     if not given.get("continue_train"):

@@ -50,7 +50,8 @@ def _one_line_error(result, code, pattern):
 
 
 def test_usage_errors_exit_2():
-    _one_line_error(run("train", "--netG", "resnet_99"), 2, "resnet_99")
+    _one_line_error(run("train", "--netG", "resnet_0blocks"), 2, "'resnet_0blocks' is not resnet_9blocks")
+    _one_line_error(run("train", "--netG", "unet_100"), 2, "or unet_<size> (a power of two, 32 or more)")
     _one_line_error(run("train", "--n-epochs", "many"), 2, "many")
     _one_line_error(run("translate", "x.png"), 2, "one of --name RUN, --pretrained NAME or --checkpoint DIR")
     _one_line_error(run("evaluate"), 2, "give exactly one of --name RUN or --pretrained NAME")
@@ -116,3 +117,27 @@ def test_run_is_named_after_its_dataset(tmp_path):
     assert make_config({"dataset": "demo"}).name == "demo"
     assert make_config({"dataroot": str(tmp_path / "horse2zebra")}).name == "horse2zebra"
     assert make_config({"dataset": "demo", "name": "mine"}).name == "mine"
+
+
+def test_config_file_sits_between_the_command_line_and_the_presets(tmp_path, demo_run):
+    from cyclegan_tf.config import TrainConfig, make_config
+
+    toml = tmp_path / "setup.toml"
+    toml.write_text('# a setup\ndataset = "demo"\nname = "from_file"\nlambda-A = 5.0\nngf = 8\nno_flip = true\n'
+                    'netG = "resnet_6blocks"\n')
+    cfg = make_config({"lr": 1e-4, "ngf": 16, "seed": None}, toml)
+    assert (cfg.name, cfg.lambda_A, cfg.no_flip, cfg.netG, cfg.lr, cfg.ngf) == \
+        ("from_file", 5.0, True, "resnet_6blocks", 1e-4, 16)  # the file over defaults; the command line over it
+    assert cfg.n_epochs == make_config({"dataset": "demo"}).n_epochs  # the demo preset still applies
+    # a run's own config.json: its options, not its state
+    again = make_config({"name": "again"}, demo_run.run_dir / "config.json")
+    saved = TrainConfig.load(demo_run.run_dir / "config.json")
+    assert again.name == "again" and again.ngf == saved.ngf and again.netG == saved.netG
+    assert again.continue_train is False and again.strategy_used is None
+    for text, message in (('lamda_A = 5.0', "unknown option(s) lamda_A"), ('ngf = "wide"', "ngf is 'wide', not an int"),
+                          ('netG = "resnet_99"', "netG is 'resnet_99', not one of resnet_9blocks"),
+                          ('ngf = ', "is not valid TOML")):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text + "\n")
+        result = run("train", "--config", bad)
+        assert result.exit_code == 1 and message in result.output and result.output.count("\n") == 1, result.output

@@ -80,6 +80,17 @@ def test_identity_and_cycle_weights_follow_the_reference():
     assert float(terms["cycle_A"]) == pytest.approx(10 * float(losses.l1(rec_a, x)), rel=1e-4)
 
 
+def test_cycle_loss_l2_is_squared_error_for_cycle_and_identity():
+    model = build_cycle_gan(tiny_config(cycle_loss="l2", lambda_A=10, lambda_B=4), 1, (32, 32))
+    x = np.random.default_rng(4).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
+    terms, _, _ = model.generator_losses(x, x[:, ::-1], training=False)
+    rec_a = np.asarray(model.G_BA(model.G_AB(x, training=False), training=False))
+    assert float(terms["cycle_A"]) == pytest.approx(10 * float(np.mean((rec_a - x) ** 2)), rel=1e-4)
+    same_b = np.asarray(model.G_AB(x[:, ::-1], training=False))
+    assert float(terms["idt_B"]) == pytest.approx(4 * 0.5 * float(np.mean((same_b - x[:, ::-1]) ** 2)), rel=1e-4)
+    assert float(terms["cycle_A"]) != pytest.approx(10 * float(np.mean(np.abs(rec_a - x))), rel=1e-2)
+
+
 @pytest.mark.parametrize("norm", ["instance", "none"])
 def test_stacked_passes_compute_the_same_losses_and_gradients(norm):
     """Two passes of a network as one batch-of-two call (the lean step) change nothing with per-sample norms."""

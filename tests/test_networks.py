@@ -27,6 +27,41 @@ def test_generator_parameter_counts_match_reference(net_g, norm, expected):
     assert count_trainable_parameters(model) == expected
 
 
+# Counted by hand from the reference's: a residual block of 256 channels is two 3x3 convs with bias,
+# 2 x (256 * 256 * 9 + 256) = 1,180,160; a U-Net level of ngf * 8 = 512 channels (batch norm, no conv bias) is a
+# 4x4 down conv 512 -> 512, a 4x4 up conv 1024 -> 512 and two batch norms: 4,194,304 + 8,388,608 + 2 x 1,024
+# = 12,584,960; an affine instance norm adds a scale and an offset per channel.
+RESIDUAL_BLOCK, UNET_LEVEL = 2 * (256 * 256 * 9 + 256), 512 * 512 * 16 + 1024 * 512 * 16 + 2 * 2 * 512
+
+
+@pytest.mark.parametrize("net_g,norm,expected", [
+    ("resnet_4blocks", "instance", 7_837_699 - 2 * RESIDUAL_BLOCK),  # 5,477,379
+    ("resnet_12blocks", "instance", 11_378_179 + 3 * RESIDUAL_BLOCK),
+    ("unet_64", "batch", 41_828_995 - UNET_LEVEL),  # 6 downsamplings
+    ("unet_32", "batch", 41_828_995 - 2 * UNET_LEVEL),  # 5: the fewest
+    ("unet_512", "batch", 54_413_955 + UNET_LEVEL),
+    # stem 64, downs 128 + 256, 9 blocks x 2 x 256, ups 128 + 64 channels
+    ("resnet_9blocks", "instance_affine", 11_378_179 + 2 * (64 + 128 + 256 + 18 * 256 + 128 + 64)),
+])
+def test_generators_of_any_depth_and_affine_norm_by_hand_count(net_g, norm, expected):
+    model = define_generator(net_g, 3, 3, ngf=64, norm=norm, use_dropout=False)
+    assert count_trainable_parameters(model) == expected
+    side = min_input_size(net_g)  # a narrow copy runs at the smallest size it takes
+    small = define_generator(net_g, 3, 3, ngf=4, norm=norm, use_dropout=False)
+    assert small(np.zeros((1, side, side * 2, 3), "float32")).shape == (1, side, side * 2, 3)
+
+
+def test_generator_names_outside_the_families_are_refused():
+    from cyclegan_tf.choices import GENERATORS, generator_depth
+
+    assert [generator_depth(n) for n in ("resnet_4blocks", "unet_32", "unet_1024")] == [
+        ("resnet", 4), ("unet", 5), ("unet", 10)]
+    for name in ("resnet_0blocks", "unet_16", "unet_100", "vgg16", "resnet_blocks"):
+        assert generator_depth(name) is None and name not in GENERATORS
+        with pytest.raises(ValueError, match="resnet_<N>blocks"):
+            define_generator(name, 3, 3, 8, "instance", False)
+
+
 @pytest.mark.parametrize("input_nc,norm,expected", [(3, "instance", 2_764_737), (6, "batch", 2_768_705)])
 def test_patchgan_parameter_counts_match_reference(input_nc, norm, expected):
     assert count_trainable_parameters(define_discriminator("basic", input_nc, 64, norm)) == expected
@@ -103,7 +138,7 @@ def test_batch_norm_gamma_is_normal_around_one():
 
 def test_unknown_names_are_refused():
     with pytest.raises(ValueError, match="netG"):
-        define_generator("resnet_12blocks", 3, 3, 8, "instance", False)
+        define_generator("resnet_12", 3, 3, 8, "instance", False)
     with pytest.raises(ValueError, match="norm"):
         define_discriminator("basic", 3, 8, "layer")
 
@@ -138,3 +173,53 @@ def test_generators_round_trip_through_config_and_keras_files(net_g, norm, size,
     loaded = keras.saving.load_model(tmp_path / "g.keras")
     assert loaded.name == "G_AB" and [layer.name for layer in loaded.layers] == [layer.name for layer in g.layers]
     np.testing.assert_array_equal(loaded(x, training=False).numpy(), g(x, training=False).numpy())
+
+
+@pytest.mark.parametrize("net_g,options,expected", [
+    # resize + conv has the transposed conv's parameters; the activation has none
+    ("resnet_9blocks", dict(upsample="nearest", activation="leaky_relu"), 11_378_179),
+    ("resnet_9blocks", dict(upsample="bilinear"), 11_378_179),
+    ("unet_256", dict(upsample="nearest", norm="batch"), 54_413_955),
+    # no norms in the 9 blocks: 18 affine norms of 256 channels fewer
+    ("resnet_9blocks", dict(norm="instance_affine", block_norm=False), 11_388_675 - 2 * 18 * 256),
+])
+def test_generator_options_by_hand_count(net_g, options, expected):
+    norm = options.pop("norm", "instance")
+    model = define_generator(net_g, 3, 3, ngf=64, norm=norm, use_dropout=False, **options)
+    assert count_trainable_parameters(model) == expected
+    small = define_generator(net_g, 3, 3, ngf=4, norm=norm, use_dropout=False, **options)
+    side = min_input_size(net_g)
+    out = small(np.random.default_rng(0).uniform(-1, 1, (1, side, 2 * side, 3)).astype("float32"))
+    assert out.shape == (1, side, 2 * side, 3)
+    kinds = {type(layer).__name__ for layer in small.layers}
+    assert ("UpSampling2D" in kinds) == (options.get("upsample", "deconv") != "deconv")
+    assert ("Conv2DTranspose" in kinds) == (options.get("upsample", "deconv") == "deconv")
+    if options.get("activation") == "leaky_relu":
+        assert "ReLU" not in kinds and small.get_layer("block1_relu").__class__.__name__ == "LeakyReLU"
+
+
+def test_discriminator_options_by_hand_count_and_map_size():
+    plain = define_discriminator("basic", 3, 64, "batch")
+    first = define_discriminator("basic", 3, 64, "batch", first_norm=True)
+    assert count_trainable_parameters(first) == count_trainable_parameters(plain) + 2 * 64  # one more batch norm
+    x = np.random.default_rng(1).uniform(-1, 1, (1, 128, 128, 3)).astype("float32")
+    assert plain(x).shape == (1, 14, 14, 1)
+    # four strided convs, as GANs in Action's: 128 -> 8, then the 4x4 logits conv with padding 1: 7
+    strided = define_discriminator("basic", 3, 8, "instance", last_stride=2, sigmoid=True)
+    scores = np.asarray(strided(x))
+    assert scores.shape == (1, 7, 7, 1) and 0 < scores.min() and scores.max() < 1
+    assert min_discriminator_size("basic", 3, last_stride=2) == 48
+
+
+def test_options_beyond_the_reference_are_refused_where_they_cannot_go(tmp_path):
+    from cyclegan_tf.config import TrainConfig
+    from cyclegan_tf.errors import UserError
+    from cyclegan_tf.interop.importer import generator_arch
+
+    config = TrainConfig(dataset="demo", gan_mode="vanilla", d_sigmoid=True)
+    with pytest.raises(UserError, match="--d-sigmoid goes with --gan-mode lsgan"):
+        config.validate()
+    leaky = TrainConfig(name="leaky", netG="resnet_6blocks", ngf=4, g_activation="leaky_relu", upsample="nearest")
+    model = define_generator("resnet_6blocks", 3, 3, 4, "instance", False)
+    with pytest.raises(UserError, match="--g-activation leaky_relu, --upsample nearest: the reference's networks"):
+        generator_arch(leaky, model)

@@ -95,6 +95,8 @@ CASES = [
     ("resnet_batch_dropout", lambda: ref.ResnetGenerator(ngf=8, kind="batch", dropout=True),
      dict(norm="batch", dropout=True), [(64, 64)]),
     ("resnet_no_norm", lambda: ref.ResnetGenerator(ngf=8, blocks=6, kind="none"), dict(norm="none"), [(64, 48)]),
+    ("resnet_3blocks", lambda: ref.ResnetGenerator(ngf=8, blocks=3), dict(net="resnet_3blocks"), [(40, 52)]),
+    ("unet_64", lambda: ref.UnetGenerator(num_downs=6, ngf=8), dict(net="unet_64"), [(64, 128)]),
     ("patchgan_5_batch_6ch", lambda: ref.NLayerDiscriminator(6, ndf=8, n_layers=5, kind="batch"),
      dict(net="n_layers", n_layers=5, input_nc=6, norm="batch"), [(192, 192)]),
 ]

@@ -6,6 +6,7 @@ import click
 
 from cyclegan_tf import choices
 from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT
+from cyclegan_tf.cli.options import choice_type
 from cyclegan_tf.startup import import_tensorflow_quietly
 
 
@@ -13,7 +14,7 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True), metavar="PATH")
 @click.option("--name", required=True, help="The new run: <checkpoints-dir>/<name>.")
 @CHECKPOINTS_DIR
-@click.option("--netG", "--netg", "net_g", type=click.Choice(choices.GENERATORS),
+@click.option("--netG", "--netg", "net_g", type=choice_type(choices.GENERATORS),
               help="Generator architecture [default: read from the file].")
 @click.option("--norm", type=click.Choice(choices.NORMS), help="Normalization [default: read from the file].")
 @click.option("--ngf", type=click.IntRange(min=1), help="Generator width [default: read from the file].")

@@ -17,6 +17,28 @@ import click
 from cyclegan_tf.config import TrainConfig, field_type
 
 
+class NameOf(click.ParamType):
+    """A name a `choices.GeneratorNames`-like collection accepts (`in`), beyond the ones it lists."""
+
+    name = "name"
+
+    def __init__(self, names):
+        self.names = names
+
+    def convert(self, value, param, ctx):
+        if value in self.names:
+            return value
+        self.fail(f"{value!r} is not {self.names.describe()}", param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        return "[" + "|".join(self.names) + "|...]"
+
+
+def choice_type(choices) -> click.ParamType:
+    """The click type of a field's choices: a fixed list, or a family of names (`choices.GENERATORS`)."""
+    return NameOf(choices) if hasattr(choices, "describe") else click.Choice([str(c) for c in choices])
+
+
 def flag_names(name: str) -> list[str]:
     """`--lambda-A` and `--lambda_A` for `lambda_A`."""
     hyphenated = "--" + name.replace("_", "-")
@@ -42,7 +64,7 @@ def config_options(command: Callable) -> Callable:
             choices = meta["choices"]
             command = click.option(
                 *decls, default=None, help=help_text,
-                type=click.Choice([str(c) for c in choices]) if choices else kind,
+                type=choice_type(choices) if choices else kind,
                 metavar=None if choices else kind.__name__.upper(),
             )(command)
     return command

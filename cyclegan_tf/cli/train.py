@@ -14,7 +14,9 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.command(context_settings=CONTEXT)
 @config_options
 @click.option("--quiet", is_flag=True, help="One line per epoch instead of a progress bar.")
-def train(quiet: bool, **options) -> None:
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="A TOML (or JSON, e.g. a run's config.json) file of options; the command line wins over it.")
+def train(quiet: bool, config_file: str | None, **options) -> None:
     """Train a CycleGAN on unpaired folders, or a pix2pix model (--model pix2pix) on A|B pairs.
 
     CycleGAN reads trainA/ trainB/ (testA/ testB/); pix2pix reads train/ (test/) of A|B side-by-side images.
@@ -37,6 +39,8 @@ def train(quiet: bool, **options) -> None:
       cyclegan-tf train --model pix2pix --dataset labels2photo_demo   # offline, scored exactly (FCN-score)
       cyclegan-tf train --name h2z --resume --n-epochs-decay 150  # resume and train longer
       cyclegan-tf train --dataroot ~/data/horse2zebra --name h2z --eval-freq 10 --quiet  # FID every 10 epochs
+      cyclegan-tf train --config my_setup.toml --name try2 --lr 1e-4   # options from a file, --lr overrides it
+      cyclegan-tf train --config checkpoints/h2z/config.json --name h2z_again --seed 2   # another run's options
     """
     import_tensorflow_quietly()
     from cyclegan_tf.config import make_config
@@ -44,7 +48,7 @@ def train(quiet: bool, **options) -> None:
     from cyclegan_tf.training.trainer import TrainingInterrupted
     from cyclegan_tf.training.trainer import train as run_training
 
-    cfg = make_config(typed_options(options))
+    cfg = make_config(typed_options(options), config_file)
     try:
         result = run_training(cfg, verbose=2 if quiet else "auto")
     except TrainingInterrupted as stop:

@@ -173,7 +173,7 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
     ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     shape = (cfg.crop_size, cfg.crop_size) if crop else (sizes[0] if len(set(sizes)) == 1 else None)
     smallest = min(min(shape or size) for size in sizes)
-    needed = min_discriminator_size(cfg.netD, cfg.n_layers_D)
+    needed = min_discriminator_size(cfg.netD, cfg.n_layers_D, cfg.d_last_stride)
     if smallest < needed:
         raise UserError(f"training images of {smallest} px are too small for --netD {cfg.netD}, "
                         f"which needs at least {needed} px: raise --crop-size/--load-size or use a smaller D")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import keras
 
-from cyclegan_tf.choices import GENERATOR_OF
+from cyclegan_tf.choices import GENERATOR_OF, generator_depth
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.inference.translator import load_generators
@@ -149,13 +149,18 @@ def import_torch(paths: list[Path | str], name: str, checkpoints_dir: str | Path
 
 def _depths(net_g: str) -> tuple[int, int]:
     """(residual blocks, U-Net downsamplings) of a netG name."""
-    if net_g.startswith("resnet_"):
-        return int(net_g[len("resnet_"):-len("blocks")]), 0
-    return 0, {"unet_256": 8, "unet_128": 7}[net_g]
+    family, depth = generator_depth(net_g)
+    return (depth, 0) if family == "resnet" else (0, depth)
 
 
 def generator_arch(config: TrainConfig, network: keras.Model) -> Architecture:
-    """The `Architecture` of a run's generator, for the reference's layout."""
+    """The `Architecture` of a run's generator, for the reference's layout (a `UserError` for a generator the
+    reference cannot build)."""
+    beyond = [f"--{flag} {value}" for flag, value, reference_value in (
+        ("g-activation", config.g_activation, "relu"), ("upsample", config.upsample, "deconv"),
+        ("block-norm", config.block_norm, True)) if value != reference_value]
+    if beyond:
+        raise UserError(f"run {config.name} uses {', '.join(beyond)}: the reference's networks cannot hold it")
     n_blocks, num_downs = _depths(config.netG)
     return Architecture("generator", config.netG, network.input_shape[-1], config.ngf, config.norm,
                         output_nc=network.output_shape[-1], n_blocks=n_blocks, num_downs=num_downs,

@@ -54,7 +54,7 @@ class Architecture:
 
 
 def _resnet_layout(n_blocks: int, dropout: bool, norm: str) -> list[Entry]:
-    bias = norm == "instance"  # the reference drops conv biases under batch norm and under no norm
+    bias = norm.startswith("instance")  # the reference drops conv biases under batch norm and under no norm
     out = [("stem_conv", "model.1", "conv", bias), ("stem_norm", "model.2", "norm", False),
            ("down1_conv", "model.4", "conv", bias), ("down1_norm", "model.5", "norm", False),
            ("down2_conv", "model.7", "conv", bias), ("down2_norm", "model.8", "norm", False)]
@@ -77,7 +77,7 @@ def _unet_prefix(level: int) -> str:
 
 
 def _unet_layout(num_downs: int, norm: str) -> list[Entry]:
-    bias = norm == "instance"
+    bias = norm.startswith("instance")
     out = [("down0_conv", "model.model.0", "conv", bias), ("up0_deconv", "model.model.3", "conv", True)]
     for level in range(1, num_downs):
         p = _unet_prefix(level)
@@ -99,7 +99,7 @@ def generator_layout(arch: Architecture) -> list[Entry]:
 
 def discriminator_layout(arch: Architecture) -> list[Entry]:
     """The map between a discriminator's layers and the reference's keys."""
-    bias = arch.norm == "instance"
+    bias = arch.norm.startswith("instance")
     if arch.net == "pixel":
         return [("conv0", "net.0", "conv", True), ("conv1", "net.2", "conv", bias), ("norm1", "net.3", "norm", False),
                 ("logits", "net.5", "conv", bias)]
@@ -117,8 +117,8 @@ def layout(arch: Architecture) -> list[Entry]:
 # --- reading an architecture from a state dict ------------------------------------------------------------------
 
 def _norm(state: dict, norm_key: str, conv_key: str) -> str:
-    if f"{norm_key}.weight" in state:
-        return "batch"
+    if f"{norm_key}.weight" in state:  # batch norm keeps running statistics; an affine instance norm does not
+        return "batch" if f"{norm_key}.running_mean" in state else "instance_affine"
     return "instance" if f"{conv_key}.bias" in state else "none"
 
 
@@ -135,9 +135,9 @@ def infer_architecture(state: dict[str, np.ndarray]) -> Architecture:
         num_downs = 1
         while f"{_unet_prefix(num_downs)}.1.weight" in state:
             num_downs += 1
-        net = {8: "unet_256", 7: "unet_128"}.get(num_downs)
-        if net is None:
-            raise UserError(f"a U-Net with {num_downs} downsamplings: cyclegan-tf builds unet_256 (8) and unet_128 (7)")
+        net = f"unet_{2**num_downs}"
+        if net not in choices.GENERATORS:
+            raise UserError(f"a U-Net with {num_downs} downsamplings: cyclegan-tf builds 5 or more")
         first = state["model.model.0.weight"]
         return Architecture("generator", net, int(first.shape[1]), int(first.shape[0]),
                             _norm(state, f"{_unet_prefix(1)}.2", f"{_unet_prefix(1)}.1"),
@@ -147,9 +147,6 @@ def infer_architecture(state: dict[str, np.ndarray]) -> Architecture:
         while f"model.{10 + n_blocks}.conv_block.1.weight" in state:
             n_blocks += 1
         net = f"resnet_{n_blocks}blocks"
-        if net not in choices.GENERATORS:
-            raise UserError(f"a ResNet generator with {n_blocks} residual blocks: cyclegan-tf builds "
-                            f"{', '.join(g for g in choices.GENERATORS if g.startswith('resnet'))}")
         first = state["model.1.weight"]
         return Architecture("generator", net, int(first.shape[1]), int(first.shape[0]),
                             _norm(state, "model.2", "model.1"),

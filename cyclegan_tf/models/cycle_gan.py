@@ -32,6 +32,7 @@ class CycleLossWeights:
     lambda_gp: float = 10.0  # gradient penalty weight, used by gan_mode "wgangp"
     use_gan: bool = True  # False (--no-gan): no GAN terms and no discriminator updates (cycle alone)
     cycle: str = "both"  # which cycle terms count: "forward" (A -> B -> A), "backward" (B -> A -> B) or "both"
+    cycle_loss: str = "l1"  # how a reconstruction (cycle, identity) is compared: "l1" (the reference) or "l2"
 
 
 
@@ -78,6 +79,7 @@ class CycleGAN(AdversarialModel):
     def generator_losses(self, real_A, real_B, training=True):
         """The generators' loss terms and the fakes, each generator pass computed once."""
         w = self.loss_weights
+        distance = losses.RECONSTRUCTION[w.cycle_loss]
         if w.lambda_identity > 0:
             # A generator fed an image of its target domain should leave it as it is.
             fake_B, same_B = two_passes(self.G_AB, real_A, real_B, self.stack_passes, training)
@@ -90,12 +92,12 @@ class CycleGAN(AdversarialModel):
             terms["G_AB"] = losses.generator_loss(self.D_B(fake_B, training=training), w.gan_mode)
             terms["G_BA"] = losses.generator_loss(self.D_A(fake_A, training=training), w.gan_mode)
         if w.cycle in ("forward", "both"):
-            terms["cycle_A"] = w.lambda_A * losses.l1(self.G_BA(fake_B, training=training), real_A)
+            terms["cycle_A"] = w.lambda_A * distance(self.G_BA(fake_B, training=training), real_A)
         if w.cycle in ("backward", "both"):
-            terms["cycle_B"] = w.lambda_B * losses.l1(self.G_AB(fake_A, training=training), real_B)
+            terms["cycle_B"] = w.lambda_B * distance(self.G_AB(fake_A, training=training), real_B)
         if w.lambda_identity > 0:
-            terms["idt_B"] = w.lambda_B * w.lambda_identity * losses.l1(same_B, real_B)
-            terms["idt_A"] = w.lambda_A * w.lambda_identity * losses.l1(same_A, real_A)
+            terms["idt_B"] = w.lambda_B * w.lambda_identity * distance(same_B, real_B)
+            terms["idt_A"] = w.lambda_A * w.lambda_identity * distance(same_A, real_A)
         return terms, fake_A, fake_B
 
     def discriminator_losses(self, real_A, real_B, fake_A, fake_B, training=True):
@@ -151,7 +153,8 @@ def build_cycle_gan(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple |
         The compiled model, ready for `fit`.
     """
     weights = CycleLossWeights(gan_mode=cfg.gan_mode, lambda_A=cfg.lambda_A, lambda_B=cfg.lambda_B,
-                               lambda_identity=cfg.lambda_identity, use_gan=not cfg.no_gan, cycle=cfg.cycle)
+                               lambda_identity=cfg.lambda_identity, use_gan=not cfg.no_gan, cycle=cfg.cycle,
+                               cycle_loss=cfg.cycle_loss)
     networks = build_under_policy(cfg, build_networks)
     model = CycleGAN(**networks, weights=weights, pool_size=cfg.pool_size, image_shape=image_shape, seed=cfg.seed,
                      stack_passes=cfg.norm != "batch")  # batch norm would mix the stacked images' statistics

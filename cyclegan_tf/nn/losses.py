@@ -101,3 +101,11 @@ def l1(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
         A float32 scalar.
     """
     return tf.reduce_mean(tf.abs(_f32(prediction) - _f32(target)))
+
+
+def l2(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
+    """Mean squared error (a float32 scalar), e.g. a cycle loss as squared error (`--cycle-loss l2`)."""
+    return tf.reduce_mean(tf.square(_f32(prediction) - _f32(target)))
+
+
+RECONSTRUCTION = {"l1": l1, "l2": l2}  # `--cycle-loss`, by name (`choices.CYCLE_LOSSES`)

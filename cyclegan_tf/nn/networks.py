@@ -8,7 +8,8 @@ explicit zero padding and `valid`, so that the pixel grid, and so ported weights
 the reference exactly.
 
 Pick a network by name with `define_generator` / `define_discriminator`; to add one, write a
-builder here, register it in `GENERATORS` or `DISCRIMINATORS` and add its name to `choices`. Each network's
+builder here, and give it a name: a generator family in `choices.generator_depth` (read by
+`define_generator`), a discriminator in `DISCRIMINATORS` and `choices.DISCRIMINATORS`. Each network's
 variables are created under a name scope of its own name (`G_AB/stem_conv/kernel`), so that every variable of
 a model, and every optimizer slot made from it, has a unique path (checkpoints key the state by it).
 """
@@ -83,9 +84,29 @@ class _Blocks:
         )(x)
         return layers.Cropping2D(crop, name=f"{name}_crop", dtype=dtype)(x)
 
+    def activate(self, x, activation: str, *, name: str):
+        """ReLU, or leaky ReLU with slope 0.2."""
+        if activation == "leaky_relu":
+            return layers.LeakyReLU(0.2, name=name)(x)
+        return layers.ReLU(name=name)(x)
+
+    def upsample(self, x, filters: int, kernel: int, crop: tuple, mode: str, *, name: str, use_bias=None,
+                 dtype=None):
+        """x2 in height and width: the reference's transposed conv ("deconv"), or a resize ("nearest",
+        "bilinear") and a stride-1 conv of the same kernel (no checkerboard artifacts, the same parameters)."""
+        if mode == "deconv":
+            return self.conv_transpose(x, filters, kernel, crop, name=name, use_bias=use_bias, dtype=dtype)
+        x = layers.UpSampling2D(2, interpolation=mode, name=f"{name}_resize", dtype=dtype)(x)
+        if kernel % 2:  # an odd kernel: reflect-pad by its half, as the ResNet's other convs
+            x = ReflectionPadding2D(kernel // 2, name=f"{name}_reflect")(x)
+            return self.conv(x, filters, kernel, name=name, use_bias=use_bias, dtype=dtype)
+        x = layers.ZeroPadding2D(((kernel // 2 - 1, kernel // 2), (kernel // 2 - 1, kernel // 2)), name=f"{name}_pad",
+                                 dtype=dtype)(x)
+        return self.conv(x, filters, kernel, name=name, use_bias=use_bias, dtype=dtype)
+
     def norm(self, x, *, name: str):
-        if self.norm_type == "instance":
-            return InstanceNormalization(epsilon=1e-5, name=name)(x)
+        if self.norm_type in ("instance", "instance_affine"):
+            return InstanceNormalization(epsilon=1e-5, affine=self.norm_type == "instance_affine", name=name)(x)
         if self.norm_type == "batch":
             return layers.BatchNormalization(
                 momentum=0.9, epsilon=1e-5,  # PyTorch's momentum 0.1 is Keras' 0.9
@@ -99,6 +120,7 @@ class _Blocks:
 def resnet_generator(
     input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str = "instance",
     use_dropout: bool = False, init_type: str = "normal", init_gain: float = 0.02, name: str = "resnet_generator",
+    activation: str = "relu", block_norm: bool = True, upsample: str = "deconv",
 ) -> keras.Model:
     """ResNet generator: c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-output_nc, tanh.
 
@@ -109,38 +131,43 @@ def resnet_generator(
         output_nc: channels of the output image.
         ngf: filters of the first convolution (the residual blocks have 4 * ngf).
         n_blocks: residual blocks (9 for resnet_9blocks, 6 for resnet_6blocks).
-        norm: "instance", "batch" or "none".
+        norm: "instance", "batch", "none" or "instance_affine".
         use_dropout: dropout 0.5 inside each residual block.
         init_type: the kernels' initialisation (see `kernel_initializer`).
         init_gain: its gain.
         name: the model's name.
+        activation: "relu" (the reference) or "leaky_relu" (slope 0.2) after every norm.
+        block_norm: False leaves the norms out of the residual blocks (as some tutorials do).
+        upsample: "deconv" (the reference's transposed convs) or "nearest" / "bilinear" (resize + 3x3 conv).
 
     Returns:
         A model from (N, H, W, input_nc) in [-1, 1] to (N, H, W, output_nc) float32 in [-1, 1].
     """
     b = _Blocks(norm, init_type, init_gain)
+    block = _Blocks(norm if block_norm else "none", init_type, init_gain)  # (without a norm, convs keep a bias)
     inputs = keras.Input((None, None, input_nc), name="image")
     x = ReflectionPadding2D(3, name="stem_reflect")(inputs)
-    x = layers.ReLU(name="stem_relu")(b.norm(b.conv(x, ngf, 7, name="stem_conv"), name="stem_norm"))
+    x = b.activate(b.norm(b.conv(x, ngf, 7, name="stem_conv"), name="stem_norm"), activation, name="stem_relu")
     for i in range(2):
         x = b.conv(x, ngf * 2 ** (i + 1), 3, stride=2, pad=1, name=f"down{i + 1}_conv")
-        x = layers.ReLU(name=f"down{i + 1}_relu")(b.norm(x, name=f"down{i + 1}_norm"))
+        x = b.activate(b.norm(x, name=f"down{i + 1}_norm"), activation, name=f"down{i + 1}_relu")
     width = ngf * 4
     for i in range(n_blocks):
         p = f"block{i + 1}"
         y = ReflectionPadding2D(1, name=f"{p}_reflect1")(x)
-        y = layers.ReLU(name=f"{p}_relu")(b.norm(b.conv(y, width, 3, name=f"{p}_conv1"), name=f"{p}_norm1"))
+        y = block.norm(block.conv(y, width, 3, name=f"{p}_conv1"), name=f"{p}_norm1")
+        y = b.activate(y, activation, name=f"{p}_relu")
         if use_dropout:
             y = layers.Dropout(0.5, name=f"{p}_dropout")(y)
         y = ReflectionPadding2D(1, name=f"{p}_reflect2")(y)
-        y = b.norm(b.conv(y, width, 3, name=f"{p}_conv2"), name=f"{p}_norm2")
+        y = block.norm(block.conv(y, width, 3, name=f"{p}_conv2"), name=f"{p}_norm2")
         # The residual stream is summed in float32 under mixed precision: in bfloat16 each block's
         # addition would round away what the earlier blocks added.
         x = layers.Add(name=f"{p}_add", dtype="float32")([x, y])
     for i in range(2):
         # PyTorch ConvTranspose2d(3, stride 2, padding 1, output_padding 1): crop one row/column top-left.
-        x = b.conv_transpose(x, ngf * 2 ** (1 - i), 3, ((1, 0), (1, 0)), name=f"up{i + 1}_deconv")
-        x = layers.ReLU(name=f"up{i + 1}_relu")(b.norm(x, name=f"up{i + 1}_norm"))
+        x = b.upsample(x, ngf * 2 ** (1 - i), 3, ((1, 0), (1, 0)), upsample, name=f"up{i + 1}_deconv")
+        x = b.activate(b.norm(x, name=f"up{i + 1}_norm"), activation, name=f"up{i + 1}_relu")
     x = ReflectionPadding2D(3, name="head_reflect")(x)
     # The image-producing layer computes in float32 under mixed precision: bfloat16's step near +-1 is
     # 2**-7, a whole grey level, and it costs about 1% of the generator's multiply-adds.
@@ -152,6 +179,7 @@ def resnet_generator(
 def unet_generator(
     input_nc: int = 3, output_nc: int = 3, num_downs: int = 8, ngf: int = 64, norm: str = "batch",
     use_dropout: bool = False, init_type: str = "normal", init_gain: float = 0.02, name: str = "unet_generator",
+    activation: str = "relu", block_norm: bool = True, upsample: str = "deconv",
 ) -> keras.Model:
     """U-Net generator with `num_downs` stride-2 levels and skip concatenations.
 
@@ -163,12 +191,15 @@ def unet_generator(
         output_nc: channels of the output image.
         num_downs: stride-2 levels, at least 5 (8 for unet_256, 7 for unet_128).
         ngf: filters of the outermost level (doubling per level, up to 8 * ngf).
-        norm: "instance", "batch" or "none".
+        norm: "instance", "batch", "none" or "instance_affine".
         use_dropout: dropout 0.5 after the up-path of the ngf*8 levels between the fourth and the innermost, as in
             the reference.
         init_type: the kernels' initialisation (see `kernel_initializer`).
         init_gain: its gain.
         name: the model's name.
+        activation: the up path's "relu" (the reference) or "leaky_relu" (the down path's is always leaky).
+        block_norm: unused (a ResNet option), accepted so that every generator takes the same options.
+        upsample: "deconv" (the reference's 4x4 transposed convs) or "nearest" / "bilinear" (resize + 4x4 conv).
 
     Returns:
         A model from (N, H, W, input_nc) in [-1, 1] to (N, H, W, output_nc) float32 in [-1, 1].
@@ -193,12 +224,12 @@ def unet_generator(
         if 0 < level < innermost:
             x = b.norm(x, name=f"down{level}_norm")
     for level in reversed(range(num_downs)):
-        x = layers.ReLU(name=f"up{level}_relu")(x)
+        x = b.activate(x, activation, name=f"up{level}_relu")
         if level == 0:
             # float32 under mixed precision, as the ResNet's head: it writes the image.
-            x = b.conv_transpose(x, outer[0], 4, crop, name="up0_deconv", use_bias=True, dtype="float32")
+            x = b.upsample(x, outer[0], 4, crop, upsample, name="up0_deconv", use_bias=True, dtype="float32")
             break
-        x = b.conv_transpose(x, outer[level], 4, crop, name=f"up{level}_deconv")
+        x = b.upsample(x, outer[level], 4, crop, upsample, name=f"up{level}_deconv")
         x = b.norm(x, name=f"up{level}_norm")
         if use_dropout and 4 <= level < innermost:
             x = layers.Dropout(0.5, name=f"up{level}_dropout")(x)
@@ -210,6 +241,7 @@ def unet_generator(
 def patchgan_discriminator(
     input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
     init_type: str = "normal", init_gain: float = 0.02, name: str = "patchgan",
+    first_norm: bool = False, last_stride: int = 1, sigmoid: bool = False,
 ) -> keras.Model:
     """PatchGAN: a map of real/fake logits, each judging one patch of the input.
 
@@ -218,40 +250,46 @@ def patchgan_discriminator(
         ndf: filters of the first convolution (doubling per layer, up to 8 * ndf).
         n_layers: strided layers: 3 gives the 70x70 receptive field (a 30x30 map at 256 px); 1 gives 16x16,
             5 gives 286x286.
-        norm: "instance", "batch" or "none".
+        norm: "instance", "batch", "none" or "instance_affine".
         init_type: the kernels' initialisation (see `kernel_initializer`).
         init_gain: its gain.
         name: the model's name.
+        first_norm: a norm after the first conv too (the reference has none there).
+        last_stride: 2 makes the last of the `n_layers` convs strided too (a map half as wide; the reference: 1).
+        sigmoid: end in a sigmoid (scores in (0, 1), for LSGAN as some tutorials do) instead of logits.
 
     Returns:
-        A model from (N, H, W, input_nc) to float32 logits (N, h, w, 1).
+        A model from (N, H, W, input_nc) to float32 logits (N, h, w, 1) (scores with `sigmoid`).
     """
     b = _Blocks(norm, init_type, init_gain)
     inputs = keras.Input((None, None, input_nc), name="image")
     x = b.conv(inputs, ndf, 4, stride=2, pad=1, name="conv0", use_bias=True)
+    if first_norm:
+        x = b.norm(x, name="norm0")
     x = layers.LeakyReLU(0.2, name="lrelu0")(x)
     for n in range(1, n_layers + 1):
-        stride = 2 if n < n_layers else 1
+        stride = 2 if n < n_layers else last_stride
         x = b.conv(x, ndf * min(2**n, 8), 4, stride=stride, pad=1, name=f"conv{n}")
         x = layers.LeakyReLU(0.2, name=f"lrelu{n}")(b.norm(x, name=f"norm{n}"))
     x = b.conv(x, 1, 4, stride=1, pad=1, name="logits", use_bias=True)
-    outputs = layers.Activation("linear", dtype="float32", name="float32")(x)
+    outputs = layers.Activation("sigmoid" if sigmoid else "linear", dtype="float32", name="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
 def pixel_discriminator(
     input_nc: int = 3, ndf: int = 64, norm: str = "instance",
-    init_type: str = "normal", init_gain: float = 0.02, name: str = "pixel_discriminator",
+    init_type: str = "normal", init_gain: float = 0.02, name: str = "pixel_discriminator", sigmoid: bool = False,
 ) -> keras.Model:
     """1x1 PatchGAN ("PixelGAN"): judges every pixel's colour on its own.
 
     Args:
         input_nc: channels of the images it judges.
         ndf: filters of the first 1x1 convolution (the second has 2 * ndf).
-        norm: "instance", "batch" or "none".
+        norm: "instance", "batch", "none" or "instance_affine".
         init_type: the kernels' initialisation (see `kernel_initializer`).
         init_gain: its gain.
         name: the model's name.
+        sigmoid: end in a sigmoid instead of logits.
 
     Returns:
         A model from (N, H, W, input_nc) to float32 logits (N, H, W, 1).
@@ -261,26 +299,21 @@ def pixel_discriminator(
     x = layers.LeakyReLU(0.2, name="lrelu0")(b.conv(inputs, ndf, 1, name="conv0", use_bias=True))
     x = layers.LeakyReLU(0.2, name="lrelu1")(b.norm(b.conv(x, ndf * 2, 1, name="conv1"), name="norm1"))
     x = b.conv(x, 1, 1, name="logits")
-    outputs = layers.Activation("linear", dtype="float32", name="float32")(x)
+    outputs = layers.Activation("sigmoid" if sigmoid else "linear", dtype="float32", name="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-GENERATORS: dict[str, Callable[..., keras.Model]] = {
-    "resnet_9blocks": lambda **kw: resnet_generator(n_blocks=9, **kw),
-    "resnet_6blocks": lambda **kw: resnet_generator(n_blocks=6, **kw),
-    "unet_256": lambda **kw: unet_generator(num_downs=8, **kw),
-    "unet_128": lambda **kw: unet_generator(num_downs=7, **kw),
-}
 DISCRIMINATORS: dict[str, Callable[..., keras.Model]] = {
-    "basic": lambda n_layers=3, **kw: patchgan_discriminator(n_layers=3, **kw),
+    "basic": lambda n_layers=3, **kw: patchgan_discriminator(n_layers=3, **kw),  # n_layers: fixed at 3
     "n_layers": lambda n_layers=3, **kw: patchgan_discriminator(n_layers=n_layers, **kw),
-    "pixel": lambda n_layers=3, **kw: pixel_discriminator(**kw),
+    "pixel": lambda n_layers=3, first_norm=False, last_stride=1, **kw: pixel_discriminator(**kw),
 }
 
 
 def size_multiple(net_g: str) -> int:
     """Height and width of a generator's input must be multiples of this."""
-    return {"unet_256": 256, "unet_128": 128}.get(net_g, 4)
+    family, depth = choices.generator_depth(net_g) or ("resnet", 0)
+    return 2**depth if family == "unet" else 4
 
 
 def min_input_size(net_g: str) -> int:
@@ -290,36 +323,46 @@ def min_input_size(net_g: str) -> int:
 
 def define_generator(
     net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool,
-    init_type: str = "normal", init_gain: float = 0.02, name: str = "generator",
+    init_type: str = "normal", init_gain: float = 0.02, name: str = "generator", activation: str = "relu",
+    block_norm: bool = True, upsample: str = "deconv",
 ) -> keras.Model:
-    """A generator by its reference name (`--netG`, one of `GENERATORS`), its variables scoped by `name`.
+    """A generator by its reference name (`--netG`), its variables scoped by `name`.
 
     Args:
-        net_g: "resnet_9blocks", "resnet_6blocks", "unet_256" or "unet_128"; anything else is a `ValueError`.
+        net_g: the reference's "resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128", or any
+            `resnet_<N>blocks` or `unet_<size>` (`choices.generator_depth`); anything else is a `ValueError`.
         input_nc: channels of the input image.
         output_nc: channels of the output image.
         ngf: filters of the first (outermost) convolution.
-        norm: "instance", "batch" or "none".
+        norm: "instance", "batch", "none" or "instance_affine".
         use_dropout: dropout 0.5 where the reference has it.
         init_type: the kernels' initialisation (see `kernel_initializer`).
         init_gain: its gain.
         name: the model's name and the name scope of its variables, e.g. "G_AB".
+        activation: "relu" (the reference's) or "leaky_relu".
+        block_norm: norms inside a ResNet's residual blocks (the reference's) or none there.
+        upsample: "deconv" (the reference's) or "nearest" / "bilinear" (resize + conv).
 
     Returns:
         The generator, output float32 in [-1, 1].
     """
-    if net_g not in GENERATORS:
-        raise ValueError(f"netG must be one of {tuple(GENERATORS)}, not {net_g!r}")
+    parsed = choices.generator_depth(net_g)
+    if parsed is None:
+        raise ValueError(f"netG must be {choices.GENERATORS.describe()}, not {net_g!r}")
+    family, depth = parsed
+    kwargs = dict(input_nc=input_nc, output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
+                  init_type=init_type, init_gain=init_gain, name=name, activation=activation,
+                  block_norm=block_norm, upsample=upsample)
     with keras.name_scope(name):
-        return GENERATORS[net_g](
-            input_nc=input_nc, output_nc=output_nc, ngf=ngf, norm=norm, use_dropout=use_dropout,
-            init_type=init_type, init_gain=init_gain, name=name,
-        )
+        if family == "resnet":
+            return resnet_generator(n_blocks=depth, **kwargs)
+        return unet_generator(num_downs=depth, **kwargs)
 
 
 def define_discriminator(
     net_d: str, input_nc: int, ndf: int, norm: str, n_layers: int = 3,
     init_type: str = "normal", init_gain: float = 0.02, name: str = "discriminator",
+    first_norm: bool = False, last_stride: int = 1, sigmoid: bool = False,
 ) -> keras.Model:
     """A discriminator by its reference name (`--netD`): basic (= n_layers 3), n_layers, pixel.
 
@@ -327,35 +370,40 @@ def define_discriminator(
         net_d: "basic", "n_layers" or "pixel"; anything else is a `ValueError`.
         input_nc: channels of the images it judges.
         ndf: filters of the first convolution.
-        norm: "instance", "batch" or "none".
+        norm: "instance", "batch", "none" or "instance_affine".
         n_layers: the PatchGAN's strided layers; used by "n_layers" only.
         init_type: the kernels' initialisation (see `kernel_initializer`).
         init_gain: its gain.
         name: the model's name and the name scope of its variables, e.g. "D_A".
+        first_norm: a PatchGAN's norm after its first conv too.
+        last_stride: 2: a PatchGAN's last strided layer count includes the `n_layers`-th conv.
+        sigmoid: end in a sigmoid instead of logits.
 
     Returns:
-        The discriminator, output float32 logits.
+        The discriminator, output float32 logits (scores in (0, 1) with `sigmoid`).
     """
     if net_d not in DISCRIMINATORS:
         raise ValueError(f"netD must be one of {tuple(DISCRIMINATORS)}, not {net_d!r}")
     with keras.name_scope(name):
         return DISCRIMINATORS[net_d](input_nc=input_nc, ndf=ndf, norm=norm, n_layers=n_layers, init_type=init_type,
-                                     init_gain=init_gain, name=name)
+                                     init_gain=init_gain, name=name, first_norm=first_norm,
+                                     last_stride=last_stride, sigmoid=sigmoid)
 
 
-def min_discriminator_size(net_d: str, n_layers: int = 3) -> int:
+def min_discriminator_size(net_d: str, n_layers: int = 3, last_stride: int = 1) -> int:
     """Smallest image side a discriminator gives at least one output for.
 
     Args:
         net_d: "basic", "n_layers" or "pixel".
         n_layers: the PatchGAN's strided layers; used by "n_layers" only.
+        last_stride: 2 when the PatchGAN's last middle conv is strided too.
 
     Returns:
-        The side in pixels: 1 for "pixel", 3 * 2**n_layers for a PatchGAN.
+        The side in pixels: 1 for "pixel", 3 * 2**(strided convs) for a PatchGAN.
     """
     if net_d == "pixel":
         return 1
-    depth = 3 if net_d == "basic" else n_layers
+    depth = (3 if net_d == "basic" else n_layers) + (last_stride == 2)
     return 3 * 2**depth  # the two stride-1 4x4 convs need a 3x3 map after the strided ones
 
 
