@@ -45,6 +45,7 @@ NORMS = ("instance", "batch", "none", "instance_affine")  # instance_affine: a l
 ACTIVATIONS = ("relu", "leaky_relu")  # the generator's (leaky: slope 0.2)
 UPSAMPLE_MODES = ("deconv", "nearest", "bilinear")  # a generator's way up: transposed conv, or resize + conv
 CYCLE_LOSSES = ("l1", "l2")  # the cycle (and identity) loss: the reference's L1, or squared error
+LR_POLICIES = ("linear", "step", "cosine")  # the reference's --lr-policy (its "plateau" is not offered)
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 GAN_MODES = ("lsgan", "vanilla", "hinge", "wgangp")
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")

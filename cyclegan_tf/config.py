@@ -117,6 +117,13 @@ class TrainConfig:
     n_epochs: int = _opt(100, "Epochs at the initial learning rate.")
     n_epochs_decay: int = _opt(100, "Epochs of linear decay of the learning rate to zero after that.")
     lr: float = _opt(2e-4, "Initial learning rate of Adam.")
+    lr_policy: str = _opt("linear", "Learning-rate policy, stepped per epoch: linear (constant for --n-epochs, then "
+                          "to 0 over --n-epochs-decay), step (x0.1 every --lr-decay-iters epochs), cosine (to 0 at "
+                          "--n-epochs).", names.LR_POLICIES)
+    lr_decay_iters: int = _opt(50, "--lr-policy step: epochs between the x0.1 steps.")
+    epoch_count: int = _opt(1, "The number of the first epoch to train (the reference's): a run that continues "
+                            "another's schedule from its epoch k - 1 (e.g. an imported one) starts at k and trains "
+                            "to --n-epochs + --n-epochs-decay.")
     beta1: float = _opt(0.5, "Adam's beta1.")
     continue_train: bool = _opt(False, "Resume the run <name> from its latest checkpoint.", group="run",
                                 flags=("--continue-train", "--continue_train", "--resume"))
@@ -146,6 +153,8 @@ class TrainConfig:
     # Watching a run (see callbacks.py and report.py)
     logdir: str | None = _opt(None, "TensorBoard log folder [default: <run dir>/logs].", group="monitor")
     print_freq: int = _opt(100, "Log the losses (loss_log.csv, TensorBoard) every N steps.", group="monitor")
+    sample_freq: int = _opt(0, "Also write sample grids and time-lapse frames every N steps (0: once per epoch).",
+                            group="monitor")
     n_samples: int = _opt(4, "Fixed test images shown per domain in each epoch's sample grid.", group="monitor")
     eval_freq: int = _opt(0, "Evaluate (FID, KID, cycle L1 and PSNR) every N epochs; 0 = never.", group="monitor")
     feature_extractor: str | None = _opt(None, "Keras model file for FID/KID features [default: InceptionV3 with "
@@ -168,11 +177,13 @@ class TrainConfig:
         if not self.dataroot and not self.dataset:
             raise UserError("give --dataroot DIR or --dataset NAME")
         for name in ("load_size", "crop_size", "batch_size", "ngf", "ndf", "save_epoch_freq", "save_latest_freq",
-                     "steps_per_execution", "print_freq", "n_samples"):
+                     "lr_decay_iters", "steps_per_execution", "print_freq", "n_samples", "epoch_count"):
             if getattr(self, name) < 1:
                 raise UserError(f"--{name.replace('_', '-')} must be at least 1")
         if self.n_epochs < 0 or self.n_epochs_decay < 0 or self.total_epochs < 1:
             raise UserError("--n-epochs plus --n-epochs-decay must be at least 1")
+        if self.epoch_count > self.total_epochs:
+            raise UserError(f"--epoch-count {self.epoch_count} is past the last epoch ({self.total_epochs})")
         if self.no_gan and (self.lambda_L1 == 0 if self.model == "pix2pix" else self.lambda_A == self.lambda_B == 0):
             raise UserError("--no-gan with zero L1/cycle weights leaves nothing to learn")
         if self.pool_size < 0:
@@ -183,6 +194,8 @@ class TrainConfig:
             # The identity loss feeds B images to G_AB, which takes A's channels (the reference asserts the same).
             raise UserError(f"the identity loss needs --input-nc equal to --output-nc (here {self.input_nc} and "
                             f"{self.output_nc}): add --lambda-identity 0")
+        if self.sample_freq < 0:
+            raise UserError("--sample-freq must be 0 (per epoch) or more")
         if self.eval_freq < 0:
             raise UserError("--eval-freq must be 0 (never) or more")
         if self.feature_extractor and not Path(self.feature_extractor).is_file():

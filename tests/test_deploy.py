@@ -265,3 +265,27 @@ def test_bad_requests_get_json_errors(server):
     for (status, body, kind), expected in cases:
         assert status == expected and kind == "application/json", (status, body[:200])
         assert json.loads(body)["status"] == expected
+
+
+def test_serve_command_listens_on_loopback_and_answers(demo_run):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "cyclegan_tf.cli", "serve", "--name", "demo", "--checkpoints-dir",
+                                str(demo_run.run_dir.parent), "--port", "0"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        for line in process.stderr:  # TensorFlow's start-up noise is silenced: the first line is ours
+            if line.startswith("serving"):
+                break
+        url = line.split(" on ")[1].split("/ ")[0]
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        with urllib.request.urlopen(f"{url}/healthz", timeout=30) as response:
+            assert json.loads(response.read())["directions"] == ["AtoB", "BtoA"]
+        (image,) = images(9, [(40, 44)])
+        status, body, kind = post(f"{url}/translate?direction=BtoA", png(image))
+        assert status == 200 and np.array_equal(np.asarray(Image.open(io.BytesIO(body))),
+                                                load_translator(demo_run.run_dir, "BtoA")(image))
+    finally:
+        process.terminate()
+        process.wait(30)

@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.models.cycle_gan import CycleGAN, build_cycle_gan
-from cyclegan_tf.models.schedules import LinearDecay
+from cyclegan_tf.models.schedules import EpochSchedule, LinearDecay
 from cyclegan_tf.nn import losses
 
 
@@ -25,6 +25,27 @@ def test_linear_decay_is_the_reference_schedule():
     assert rate(200) == pytest.approx(2e-4 / 101)
     assert float(schedule(200 * 10)) == 0.0  # past the end
     assert LinearDecay(**schedule.get_config()).get_config() == schedule.get_config()
+    # --epoch-count 51: the reference's epoch 51 is our first; the rate counts from it
+    later = LinearDecay(2e-4, steps_per_epoch=10, n_epochs=100, n_epochs_decay=100, epoch_count=51)
+    assert float(later(3)) == rate(51) and float(later(60 * 10 + 3)) == pytest.approx(rate(111))
+
+
+@pytest.mark.parametrize("policy", ["step", "cosine"])
+def test_lr_policies_equal_pytorchs_schedulers(policy):
+    import torch
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=2e-4)
+    theirs = (torch.optim.lr_scheduler.StepLR(optimizer, step_size=7, gamma=0.1) if policy == "step"
+              else torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=20))
+    ours = EpochSchedule(2e-4, steps_per_epoch=10, n_epochs=20, n_epochs_decay=5, policy=policy, lr_decay_iters=7)
+    rates = []
+    for epoch in range(35):  # the reference steps its scheduler once per epoch
+        rates.append(float(ours(epoch * 10 + 9)))
+        assert rates[-1] == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-4, abs=1e-12), epoch
+        optimizer.step()
+        theirs.step()
+    assert len(set(rates)) > 3  # it changed
+    assert EpochSchedule(**ours.get_config()).get_config() == ours.get_config()
 
 
 def test_train_step_lowers_the_cycle_loss_and_reports_every_term():

@@ -66,7 +66,7 @@ def test_timelapse_has_one_frame_per_epoch(demo_run):
     with Image.open(demo_run.run_dir / "timelapse.gif") as gif:
         assert gif.n_frames == DEMO_TEST_EPOCHS
         gif.seek(gif.n_frames - 1)
-        assert gif.convert("RGB").size == (64 * 2 + 4, 14 + 64)
+        assert gif.convert("RGB").size == (64 * 2 + 4, 14 + 2 * 64 + 4)  # real | fake of each direction
 
 
 def test_index_html_lists_every_epoch_newest_first(demo_run):
@@ -209,7 +209,7 @@ def test_evaluation_during_training_and_resume_continue_the_logs(tmp_path, data_
     monkeypatch.setattr(keras.applications, "InceptionV3", offline)
     small = ["--max-dataset-size", 6, "--load-size", 32, "--crop-size", 32, "--preprocess", "resize_and_crop",
              "--ngf", 4, "--ndf", 4, "--n-epochs", 1, "--n-epochs-decay", 1, "--print-freq", 2, "--eval-freq", 1,
-             "--n-samples", 2, "--seed", 1]
+             "--n-samples", 2, "--seed", 1, "--sample-freq", 4]
     result = _train("--dataset", "demo", "--data-dir", data_dir, "--name", "watch", "--checkpoints-dir", tmp_path,
                     *small)
     assert result.exit_code == 0, result.output
@@ -242,8 +242,12 @@ def test_evaluation_during_training_and_resume_continue_the_logs(tmp_path, data_
     rows = read_rows(run / "loss_log.csv")
     assert [int(r["step"]) for r in rows] == list(range(2, 19, 2))  # 3 epochs of 6 steps, a row every 2
     assert [int(r["epoch"]) for r in rows] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    # --sample-freq 4: a grid and a time-lapse frame every 4 steps, continued by the resume (steps 4 ... 16)
+    assert [step for step, _ in report.numbered(run / "samples", "step_")] == [4, 8, 12, 16]
+    assert [step for step, _ in report.numbered(run / "timelapse", "step_")] == [4, 8, 12, 16]
+    assert report.numbered(run / "timelapse") == []  # no epoch frames: one frame rate
     with Image.open(run / "timelapse.gif") as gif:
-        assert gif.n_frames == 3
+        assert gif.n_frames == 4
     assert [epoch for epoch, _ in report.numbered(run / "samples")] == [1, 2, 3]
     page = (run / "index.html").read_text()
     assert page.index("samples/epoch_003.png") < page.index("samples/epoch_002.png") < page.index("epoch_001.png")

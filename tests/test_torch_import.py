@@ -230,14 +230,17 @@ def test_reference_cyclegan_folder_translates_and_fine_tunes(tmp_path, caplog):
     data = tmp_path / "data"
     for domain, seed in (("trainA", 3), ("trainB", 4)):
         write_images(data / domain, 2, 32, seed)
+    # continue the reference run's schedule at its epoch 2 (of 1 + 1): the decay epoch only, at half the rate
     cfg = make_config(dict(name="h2z", checkpoints_dir=str(tmp_path / "runs"), continue_train=True,
-                           dataroot=str(data), load_size=32, crop_size=32, n_epochs=1, n_epochs_decay=0))
+                           dataroot=str(data), load_size=32, crop_size=32, n_epochs=1, n_epochs_decay=1,
+                           epoch_count=2))
     with caplog.at_level(logging.WARNING, logger="cyclegan_tf"):
         trained = train(cfg, verbose=0)
     assert "start fresh" in caplog.text and "g_optimizer" in caplog.text
-    assert trained.step == 2 and trained.epoch == 1
+    assert trained.step == 4 and trained.epoch == 2  # epoch 1's 2 steps counted, epoch 2's trained
+    assert trained.history["lr"] == pytest.approx([1e-4])
     with open_checkpoint(tmp_path / "runs" / "h2z") as opened:
-        assert opened.state["step"] == 2 and opened.state["training_state"]
+        assert opened.state["step"] == 4 and opened.state["training_state"]
         assert np.abs(opened.arrays["G_AB/stem_conv/kernel"] - before).max() > 0  # it trained from the import
 
 

@@ -104,9 +104,7 @@ def serve(name, checkpoints_dir, pretrained, epoch, host, port, max_upload_mb, m
 
     require("starlette", "uvicorn", "multipart")
     import_tensorflow_quietly()
-    import uvicorn
-
-    from cyclegan_tf.deploy.server import ServerLimits, make_app
+    from cyclegan_tf.deploy.server import ServerLimits, make_app, serve_forever
     from cyclegan_tf.inference.translator import load_generators, translators_of
     from cyclegan_tf.runs.checkpoints import open_checkpoint
 
@@ -114,5 +112,6 @@ def serve(name, checkpoints_dir, pretrained, epoch, host, port, max_upload_mb, m
         translators = translators_of(load_generators(opened), opened.config.netG, tile=tile)
         title = f"cyclegan-tf: {opened.config.name}"
     limits = ServerLimits(max_upload_mb=max_upload_mb, max_pixels=max_pixels, timeout=timeout, max_batch=max_batch)
-    click.echo(f"serving {run} ({', '.join(translators)}) on http://{host}:{port}/", err=True)
-    uvicorn.run(make_app(translators, limits, title), host=host, port=port, log_level="warning")
+    directions = ", ".join(translators)
+    serve_forever(make_app(translators, limits, title), host, port,
+                  lambda url: click.echo(f"serving {run} ({directions}) on {url}/ (Ctrl-C stops)", err=True))

@@ -233,15 +233,39 @@ class RunningServer:
         self.thread.join(10)
 
 
+def _bind(host: str, port: int):
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(128)  # connections wait in the backlog until the server accepts them
+    except OSError as error:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    return sock, f"http://{host if family == socket.AF_INET else f'[{host}]'}:{sock.getsockname()[1]}"
+
+
+def serve_forever(app, host: str = "127.0.0.1", port: int = 8000, on_ready=None) -> None:
+    """Serve `app` until interrupted; `on_ready(url)` once it listens (port 0 takes a free one)."""
+    import uvicorn
+
+    sock, url = _bind(host, port)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    if on_ready:
+        on_ready(url)
+    server.run(sockets=[sock])
+
+
 def start_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Serve `app` (`make_app`) from a background thread, e.g. in a notebook or a test; port 0 takes a free one."""
-    import socket
     import threading
 
     import uvicorn
 
-    sock = socket.socket()
-    sock.bind((host, port))
+    sock, url = _bind(host, port)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs=dict(sockets=[sock]), daemon=True)
     thread.start()
@@ -249,5 +273,5 @@ def start_in_thread(app, host: str = "127.0.0.1", port: int = 0) -> RunningServe
     while not server.started and thread.is_alive() and time.monotonic() < deadline:
         time.sleep(0.02)
     if not server.started:
-        raise UserError(f"the server on {host}:{port} did not start")
-    return RunningServer(f"http://{host}:{sock.getsockname()[1]}", server, thread)
+        raise UserError(f"the server on {url} did not start")
+    return RunningServer(url, server, thread)

@@ -7,7 +7,7 @@ import keras
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.models.base import AdversarialModel
 from cyclegan_tf.models.precision import dtype_policy
-from cyclegan_tf.models.schedules import LinearDecay
+from cyclegan_tf.models.schedules import EpochSchedule
 from cyclegan_tf.nn.networks import define_discriminator, define_generator
 
 
@@ -62,7 +62,8 @@ def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig,
     policy = dtype_policy(cfg.mixed_precision)
 
     def adam(player: str):
-        schedule = LinearDecay(cfg.lr, steps_per_epoch, cfg.n_epochs, cfg.n_epochs_decay)
+        schedule = EpochSchedule(cfg.lr, steps_per_epoch, cfg.n_epochs, cfg.n_epochs_decay, cfg.lr_policy,
+                                 cfg.lr_decay_iters, cfg.epoch_count)
         # Named, so that their variables' paths (the keys of a checkpoint) do not depend on how many optimizers
         # the process made before (Keras numbers unnamed ones: adam, adam_1, ...).
         optimizer = keras.optimizers.Adam(schedule, beta_1=cfg.beta1, beta_2=0.999, name=f"{player}_adam")

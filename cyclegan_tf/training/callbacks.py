@@ -427,8 +427,9 @@ def update_best(run_dir: Path, result: evaluate.Evaluation) -> dict | None:
 
 class SampleWriter(keras.callbacks.Callback):
     """Each epoch: fixed test images through the run's generators, as `samples/epoch_NNN.png` and TensorBoard
-    images (`samples/AtoB`, `samples/BtoA`); a time-lapse frame of the first sample (`timelapse/`, made into
-    `timelapse.gif`); and `index.html`.
+    images (`samples/AtoB`, `samples/BtoA`); a time-lapse frame of the first sample of each direction
+    (`timelapse/`, made into `timelapse.gif`); and `index.html`. With `--sample-freq N`, also a grid every N steps
+    (`samples/step_NNNNNNNN.png`), and the time-lapse frames come every N steps instead of every epoch.
 
     A row per sample: a CycleGAN's real_A | fake_B | rec_A | idt_B (and real_B | fake_A | rec_B | idt_A), the
     reference's panels (idt_B = G_AB(real_B): identity panels need domains with the same number of channels);
@@ -444,6 +445,7 @@ class SampleWriter(keras.callbacks.Callback):
         if self.samples is None:
             self.samples = fixed_samples(self.root, self.config)
             self.translators = translators_of(model_generators(self.model, self.config), self.config.netG)
+        self.sampled_at = int(self.model.step_counter.numpy())  # a resumed run goes on from its step
 
     def panels(self) -> dict[str, tuple[list[str], list[list[np.ndarray]]]]:
         """{direction: (column labels, one row of panels per sample)}."""
@@ -465,24 +467,46 @@ class SampleWriter(keras.callbacks.Callback):
             out[direction] = (labels, rows)
         return out
 
+    def on_train_batch_end(self, batch, logs=None):
+        freq = self.config.sample_freq
+        if not freq:
+            return
+        step = int(self.model.step_counter.numpy())
+        if step // freq > self.sampled_at // freq:  # crossed a multiple (also with --steps-per-execution)
+            self.sampled_at = step
+            self.write(f"step_{step // freq * freq:08d}", f"step {step // freq * freq}", timelapse=True)
+
     def on_epoch_end(self, epoch, logs=None):
-        done, run_dir = epoch + 1, self.config.run_dir
-        panels = self.panels()
-        grid = report.vstack([report.sample_grid(rows, labels) for labels, rows in panels.values()], 3 * report.GAP)
-        report.save_png(run_dir / "samples" / f"epoch_{done:03d}.png", grid)
-        with self.writer.as_default():
-            for direction, (labels, rows) in panels.items():
-                write_images(f"samples/{direction}", [report.hstack(row) for row in rows], done, " | ".join(labels))
-        self.writer.flush()
-        first = next(iter(panels.values()))[1][0]
-        report.save_png(run_dir / "timelapse" / f"epoch_{done:03d}.png",
-                        report.caption(report.hstack(first[:2], report.GAP), f"epoch {done}"))
-        report.write_gif([path for _, path in report.numbered(run_dir / "timelapse")], run_dir / "timelapse.gif")
+        done = epoch + 1
+        # with --sample-freq the time-lapse is made of the step frames alone, one frame rate
+        panels = self.write(f"epoch_{done:03d}", f"epoch {done}", timelapse=not self.config.sample_freq, step=done)
         step = int(self.model.step_counter.numpy())
         columns = " | ".join(next(iter(panels.values()))[0])
-        report.write_gallery(run_dir, f"cyclegan-tf run {self.config.name}",
+        report.write_gallery(self.config.run_dir, f"cyclegan-tf run {self.config.name}",
                              f"Epoch {done} of {self.config.total_epochs} done (step {step}).",
                              f"Each row, on fixed test images: {columns}.")
+
+    def write(self, stem: str, label: str, timelapse: bool, step: int | None = None) -> dict:
+        """The sample grid `samples/<stem>.png` (and TensorBoard images at `step`, an epoch), and a time-lapse frame:
+        the first sample of every direction, real | fake, under `label`."""
+        run_dir = self.config.run_dir
+        panels = self.panels()
+        grid = report.vstack([report.sample_grid(rows, labels) for labels, rows in panels.values()], 3 * report.GAP)
+        report.save_png(run_dir / "samples" / f"{stem}.png", grid)
+        if step is not None:
+            with self.writer.as_default():
+                for direction, (labels, rows) in panels.items():
+                    write_images(f"samples/{direction}", [report.hstack(row) for row in rows], step,
+                                 " | ".join(labels))
+            self.writer.flush()
+        if timelapse:
+            firsts = [report.hstack(rows[0][:2], report.GAP) for _, rows in panels.values()]
+            report.save_png(run_dir / "timelapse" / f"{stem}.png",
+                            report.caption(report.vstack(firsts, report.GAP), label))
+            prefix = stem.split("_")[0] + "_"
+            report.write_gif([path for _, path in report.numbered(run_dir / "timelapse", prefix)],
+                             run_dir / "timelapse.gif")
+        return panels
 
 
 def fixed_samples(root: Path, config: TrainConfig) -> dict[str, TestImages]:

@@ -136,9 +136,10 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
         if cfg.continue_train:  # also with another number of replicas than the run had: the state is one copy
             with checkpoints.open_checkpoint(cfg.run_dir) as opened:  # the newest readable one
                 opened.restore(checkpoints.parts_of(model, _saved_groups(model, opened.state, cfg.run_dir)))
-    step = 0
+    if cfg.epoch_count > 1 and int(model.step_counter.numpy()) == 0:  # a new (or imported) run starts later
+        model.step_counter.assign((cfg.epoch_count - 1) * data.steps_per_epoch)
+    step = int(model.step_counter.numpy())
     if cfg.continue_train:
-        step = int(model.step_counter.numpy())
         log.info("resuming %s at step %d (epoch %d)", cfg.run_dir, step, step // data.steps_per_epoch + 1)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(cfg.run_dir / "config.json")
