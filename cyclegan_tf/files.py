@@ -1,4 +1,5 @@
-"""Writing files so that a reader, or a process killed half-way, never sees a partial one.
+"""Files: written so that a reader, or a process killed half-way, never sees a partial one; their checksums; and
+the user's cache folder where datasets and pretrained models are kept.
 
 Every file the toolkit writes while others may read it (checkpoints, `LATEST`, logs, the gallery, images)
 goes through `write_atomic`: the bytes go to a hidden temporary file in the same folder, are flushed to
@@ -7,6 +8,7 @@ disk, and the file is renamed over the target (a rename within a folder is atomi
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -60,3 +62,21 @@ def fsync_dir(path: Path | str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sha256_of(path: Path | str) -> str:
+    """The SHA-256 (hex) of a file's bytes, or of a folder's files' bytes in the order of their sorted paths."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]:
+        with open(file, "rb") as f:
+            for block in iter(lambda f=f: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_dir(env: str, leaf: str) -> Path:
+    """$`env` if set, else $XDG_CACHE_HOME/cyclegan-tf/`leaf` (~/.cache by default)."""
+    if os.environ.get(env):
+        return Path(os.environ[env])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cyclegan-tf" / leaf

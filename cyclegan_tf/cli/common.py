@@ -28,7 +28,15 @@ def finish_batch(skipped) -> None:
         sys.exit(1)
 
 
-MODELS_DIR_HELP = "Where pretrained models are kept [default: $CYCLEGAN_TF_MODELS or ~/.cache/cyclegan-tf/models]."
+MODELS_DIR = click.option("--models-dir", "models", type=click.Path(file_okay=False),
+                          help="Where pretrained models are kept [default: $CYCLEGAN_TF_MODELS or "
+                               "~/.cache/cyclegan-tf/models].")
+# the download options of `datasets download` and `pretrained download`
+MIRROR = click.option("--mirror", "--base-url", "mirror", metavar="URL",
+                      help="Download from URL instead of http://efrosgans.eecs.berkeley.edu (same paths below it; "
+                           "file:///dir works too) [default: $CYCLEGAN_TF_MIRROR].")
+DOWNLOAD_TIMEOUT = click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+                                help="Seconds to wait for the server before giving up.")
 PRETRAINED = click.option("--pretrained", metavar="NAME",
                           help="A pretrained model of the reference by name (`cyclegan-tf pretrained list`), "
                                "downloaded on first use.")

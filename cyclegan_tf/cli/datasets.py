@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cyclegan_tf.cli.common import CONTEXT, DATA_DIR_HELP
+from cyclegan_tf.cli.common import CONTEXT, DATA_DIR_HELP, DOWNLOAD_TIMEOUT, MIRROR
 
 
 class _Progress:
@@ -94,11 +94,8 @@ def datasets_list(data_dir) -> None:
               help="For facades, maps, cityscapes: CycleGAN's unpaired set or pix2pix's aligned one "
                    "[default: unpaired].")
 @click.option("--data-dir", "--data_dir", "data_dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
-@click.option("--mirror", "--base-url", "mirror", metavar="URL",
-              help="Download from URL instead of http://efrosgans.eecs.berkeley.edu (same paths below it; "
-                   "file:///dir works too) [default: $CYCLEGAN_TF_MIRROR].")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Seconds to wait for the server before giving up.")
+@MIRROR
+@DOWNLOAD_TIMEOUT
 @click.option("--keep-archive", is_flag=True, help="Keep the archive in <data dir>/.downloads after extracting it.")
 def datasets_download(names, kind, data_dir, mirror, timeout, keep_archive) -> None:
     """Download and extract datasets by name (a cached one makes no request).

@@ -42,15 +42,10 @@ def import_torch(paths, name, checkpoints_dir, net_g, norm, ngf, model, directio
     import_tensorflow_quietly()
     from cyclegan_tf.interop.importer import FRESH_OPTIMIZERS, Overrides
     from cyclegan_tf.interop.importer import import_torch as run_import
+    from cyclegan_tf.models.registry import run_directions
 
     config = run_import(list(paths), name, checkpoints_dir, Overrides(net_g, norm, ngf), direction, dataset, model)
     click.echo(f"imported {config.model} run {config.run_dir}: {config.netG} (ngf {config.ngf}, norm {config.norm}), "
-               f"translates {', '.join(_directions(config))}")
+               f"translates {', '.join(run_directions(config))}")
     if config.translates is None:
         click.echo(f"note: {FRESH_OPTIMIZERS}")
-
-
-def _directions(config) -> tuple[str, ...]:
-    from cyclegan_tf.models.registry import run_directions
-
-    return run_directions(config)

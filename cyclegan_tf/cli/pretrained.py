@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cyclegan_tf.cli.common import CONTEXT, MODELS_DIR_HELP
-
-MIRROR_HELP = ("Download from URL instead of http://efrosgans.eecs.berkeley.edu (same paths below it) "
-               "[default: $CYCLEGAN_TF_MIRROR].")
+from cyclegan_tf.cli.common import CONTEXT, DOWNLOAD_TIMEOUT, MIRROR, MODELS_DIR
 
 
 @click.group(context_settings=CONTEXT)
@@ -26,7 +23,7 @@ def pretrained() -> None:
 
 
 @pretrained.command("list", context_settings=CONTEXT)
-@click.option("--models-dir", "models", type=click.Path(file_okay=False), help=MODELS_DIR_HELP)
+@MODELS_DIR
 def pretrained_list(models) -> None:
     """Every name: model, what it translates (the direction of its dataset), network, size, source and
     whether it is downloaded.
@@ -52,10 +49,9 @@ def pretrained_list(models) -> None:
 
 @pretrained.command("download", context_settings=CONTEXT)
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
-@click.option("--models-dir", "models", type=click.Path(file_okay=False), help=MODELS_DIR_HELP)
-@click.option("--mirror", metavar="URL", help=MIRROR_HELP)
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Seconds to wait for the server before giving up.")
+@MODELS_DIR
+@MIRROR
+@DOWNLOAD_TIMEOUT
 def pretrained_download(names, models, mirror, timeout) -> None:
     """Download pretrained generators by name and import each into a run directory (a cached one makes no
     request). An interrupted download resumes when the command runs again.

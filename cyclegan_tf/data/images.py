@@ -8,6 +8,7 @@ instantly.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -149,6 +150,13 @@ def _eight_bit(image: Image.Image) -> Image.Image:
 def _to_array(image: Image.Image, channels: int) -> np.ndarray:
     array = np.asarray(image.convert("L" if channels == 1 else "RGB"), dtype=np.uint8)
     return array[..., None] if channels == 1 else array
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """A uint8 (H, W, 1) or (H, W, 3) image as the bytes of a PNG file (one channel stays grey)."""
+    out = io.BytesIO()
+    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(out, format="PNG")
+    return out.getvalue()
 
 
 def to_uint8(image) -> np.ndarray:

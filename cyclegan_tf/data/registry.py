@@ -24,6 +24,7 @@ from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import demo, labels2photo
 from cyclegan_tf.data.download import ArchiveError, DownloadError, extract_archive, fetch, part_path
 from cyclegan_tf.errors import UserError
+from cyclegan_tf.files import cache_dir
 
 DEMO = demo.NAME
 DEFAULT_MIRROR = "http://efrosgans.eecs.berkeley.edu"
@@ -101,10 +102,7 @@ def lookup(name: str, kind: str | None = None) -> DatasetInfo | None:
 
 def default_data_dir() -> Path:
     """$CYCLEGAN_TF_DATA, else $XDG_CACHE_HOME/cyclegan-tf/datasets (~/.cache by default)."""
-    if os.environ.get("CYCLEGAN_TF_DATA"):
-        return Path(os.environ["CYCLEGAN_TF_DATA"])
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "cyclegan-tf" / "datasets"
+    return cache_dir("CYCLEGAN_TF_DATA", "datasets")
 
 
 def data_root(data_dir: str | Path | None = None) -> Path:

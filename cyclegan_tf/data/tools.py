@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from cyclegan_tf.data.images import (
     mixed_channels_note,
 )
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.files import write_atomic
+from cyclegan_tf.files import sha256_of, write_atomic
 
 SPLITS = {
     "unpaired": ("trainA", "trainB", "valA", "valB", "testA", "testB"),
@@ -146,14 +145,7 @@ def _scan(split: SplitReport) -> list[Path]:
 def _examine(path: Path) -> tuple[ImageCheck, str]:
     """The trainer's check of one file, and a hash of its bytes for finding duplicates."""
     check = check_image(path)
-    digest = ""
-    if check.ok:
-        sha = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                sha.update(block)
-        digest = sha.hexdigest()
-    return check, digest
+    return check, sha256_of(path) if check.ok else ""
 
 
 def inspect_dataset(root: Path | str, crop_size: int = 256, kind: str = "auto",

@@ -11,7 +11,6 @@ ONNX needs tf2onnx, checking needs onnxruntime and LiteRT's interpreter ai-edge-
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 from dataclasses import asdict, dataclass
@@ -22,11 +21,10 @@ import tensorflow as tf
 
 from cyclegan_tf.choices import EXPORT_FORMATS, QUANTIZE_MODES
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.files import write_text_atomic
-from cyclegan_tf.inference.graph import ImageTranslator
+from cyclegan_tf.files import sha256_of, write_text_atomic
+from cyclegan_tf.inference.graph import ImageTranslator, image_translator
 from cyclegan_tf.inference.translator import load_generators
 from cyclegan_tf.models.registry import run_directions
-from cyclegan_tf.nn.networks import min_input_size, size_multiple
 from cyclegan_tf.runs.checkpoints import Checkpoint
 
 SUFFIX = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "litert": ".tflite"}
@@ -66,7 +64,7 @@ def translation_model(checkpoint: Checkpoint, direction: str | None = None, raw:
     config = checkpoint.config
     direction = direction or run_directions(config)[0]
     (generator,) = load_generators(checkpoint, [direction]).values()
-    return direction, ImageTranslator(generator, size_multiple(config.netG), min_input_size(config.netG), raw=raw)
+    return direction, image_translator(generator, config.netG, raw=raw)
 
 
 def run_calibration_images(config, direction: str | None = None, limit: int = 50) -> list[np.ndarray]:
@@ -76,16 +74,6 @@ def run_calibration_images(config, direction: str | None = None, limit: int = 50
 
     direction = direction or run_directions(config)[0]
     return list(test_images(config, resolve_dataroot(config), direction, limit).inputs)
-
-
-def _checksum(path: Path) -> str:
-    digest = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for file in files:
-        with open(file, "rb") as f:
-            for chunk in iter(lambda f=f: f.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _litert_options(quantize: str, calibration: list[np.ndarray] | None, raw: bool) -> dict:
@@ -151,6 +139,6 @@ def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction
     info = ExportInfo(fmt, direction, "float32 [-1, 1] (N, H, W, C)" if raw else "uint8 (N, H, W, C)",
                       model.channels, model.output_channels, model.multiple, model.min_size, str(config.run_dir),
                       str(checkpoint.path), int(checkpoint.state["step"]), int(checkpoint.state["epoch"]), quantize,
-                      _checksum(output))
+                      sha256_of(output))
     write_text_atomic(Path(f"{output}.json"), json.dumps(asdict(info), indent=2) + "\n")
     return output, info

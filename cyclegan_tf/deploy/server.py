@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cyclegan_tf.data.images import ImageTooLarge, load_image
+from cyclegan_tf.data.images import ImageTooLarge, load_image, png_bytes
 from cyclegan_tf.deploy.export import require
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.inference.translator import Translator
@@ -66,15 +66,9 @@ def decode_upload(body: bytes, channels: int, limits: ServerLimits) -> np.ndarra
     try:  # the translator's own reader: any mode, EXIF rotation, 16 bits
         return load_image(io.BytesIO(body), channels, limits.max_pixels)
     except ImageTooLarge as error:
-        raise HTTPProblem(413, str(error).replace("<_io.BytesIO object", "the image").split(": ", 1)[-1]) from None
+        raise HTTPProblem(413, str(error).split(": ", 1)[-1]) from None  # without the reader's "<BytesIO ...>: "
     except (OSError, ValueError, UserError, Image.DecompressionBombError, SyntaxError) as error:
         raise HTTPProblem(415, f"not an image this server reads ({type(error).__name__})") from None
-
-
-def png_bytes(image: np.ndarray) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(out, format="PNG")
-    return out.getvalue()
 
 
 class Batcher:

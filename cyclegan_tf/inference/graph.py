@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from cyclegan_tf.nn.networks import min_input_size, size_multiple
+
 
 def reflect_indices(size, before, after):
     """Indices of `size` positions reflected periodically, `before` extra positions before and `after` after."""
@@ -91,3 +93,9 @@ class ImageTranslator(keras.Model):
     def from_config(cls, config):
         generator = keras.saving.deserialize_keras_object(config.pop("generator"))
         return cls(generator, **config)
+
+
+def image_translator(generator: keras.Model, net_g: str, raw: bool = False, training: bool = False
+                     ) -> ImageTranslator:
+    """The whole translation of a generator of architecture `net_g` (its size multiple and smallest size)."""
+    return ImageTranslator(generator, size_multiple(net_g), min_input_size(net_g), raw=raw, training=training)

@@ -14,17 +14,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from PIL import Image
 
 from cyclegan_tf.choices import DIRECTIONS
-from cyclegan_tf.data.images import IMAGE_EXTENSIONS, Skipped, load_image, read_each
+from cyclegan_tf.data.images import IMAGE_EXTENSIONS, Skipped, load_image, png_bytes, read_each
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import write_atomic
-from cyclegan_tf.inference.graph import ImageTranslator
+from cyclegan_tf.inference.graph import image_translator
 from cyclegan_tf.inference.tiles import translate_tiled
 from cyclegan_tf.models.builders import build_generator
 from cyclegan_tf.models.registry import generator_attribute, run_directions
-from cyclegan_tf.nn.networks import min_input_size, size_multiple
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.report import GAP, hstack
 
@@ -42,7 +40,7 @@ class Translator:
                  tile_overlap: int = 64):
         self.generator = generator
         self.tile, self.tile_overlap = tile, tile_overlap
-        self.model = ImageTranslator(generator, size_multiple(net_g), min_input_size(net_g), training=training)
+        self.model = image_translator(generator, net_g, training=training)
         self.multiple, self.min_size = self.model.multiple, self.model.min_size
         self.channels = self.model.channels
         spec = tf.TensorSpec((None, None, None, self.channels), tf.uint8)
@@ -168,8 +166,7 @@ def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
                 n += 1
                 name = f"{path.stem}_{n}.png"
             used.add(name)
-            picture = Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output)
-            written.append(write_atomic(output_dir / name, lambda f, picture=picture: picture.save(f, format="PNG")))
+            written.append(write_atomic(output_dir / name, png_bytes(output)))
         if on_image:
             on_image(path)
     return written

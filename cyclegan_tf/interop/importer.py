@@ -34,7 +34,8 @@ from cyclegan_tf.runs import checkpoints
 CYCLEGAN_FILES = {"G_AB": "G_A", "G_BA": "G_B", "D_B": "D_A", "D_A": "D_B"}
 PIX2PIX_FILES = {"G_AB": "G", "D": "D"}
 FRESH_OPTIMIZERS = ("the reference's checkpoints hold no optimizer state: `train --continue-train` fine-tunes "
-                    "with fresh Adam optimizers, a fresh image pool and the learning-rate schedule from epoch 1")
+                    "with fresh Adam optimizers, a fresh image pool and the learning-rate schedule from epoch 1 "
+                    "(--epoch-count K: from epoch K)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +108,12 @@ def import_torch(paths: list[Path | str], name: str, checkpoints_dir: str | Path
     else:
         raise UserError("give one reference checkpoints folder or one generator .pth file")
 
-    generator_file = files.get("G_AB") or files["G"]
-    arch = _generator_arch(pth.load_state_dict(generator_file), overrides)
+    states = {key: pth.load_state_dict(path) for key, path in files.items()}  # each file read once
+    arch = _generator_arch(states["G_AB"] if "G_AB" in states else states["G"], overrides)
     if "G" in files:  # a single file
         model = model or ("pix2pix" if arch.net.startswith("unet") and arch.norm == "batch" else "cycle_gan")
-        files = {("G_AB" if model == "pix2pix" else GENERATOR_OF[direction]): files.pop("G")}
+        attribute = "G_AB" if model == "pix2pix" else GENERATOR_OF[direction]
+        files, states = {attribute: files["G"]}, {attribute: states["G"]}
         translates = direction if model == "cycle_gan" else None
     config = TrainConfig(
         name=name, checkpoints_dir=str(checkpoints_dir), model=model, netG=arch.net, ngf=arch.width, norm=arch.norm,
@@ -127,7 +129,7 @@ def import_torch(paths: list[Path | str], name: str, checkpoints_dir: str | Path
 
     networks = {}
     for attribute, path in files.items():
-        state = pth.load_state_dict(path)
+        state = states[attribute]
         if attribute.startswith("G"):
             run_direction = "BtoA" if attribute == "G_BA" or (model == "pix2pix" and direction == "BtoA") else "AtoB"
             network = build_generator(config, run_direction)

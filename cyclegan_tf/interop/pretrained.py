@@ -19,6 +19,7 @@ from pathlib import Path
 from cyclegan_tf.data.download import DownloadError, fetch
 from cyclegan_tf.data.registry import DEFAULT_MIRROR, MIRROR_ENV
 from cyclegan_tf.errors import UserError
+from cyclegan_tf.files import cache_dir
 
 MODELS_ENV = "CYCLEGAN_TF_MODELS"
 
@@ -89,12 +90,7 @@ PRETRAINED: dict[str, PretrainedModel] = _registry()
 
 def models_dir(models: str | Path | None = None) -> Path:
     """Where pretrained runs are kept: `models`, $CYCLEGAN_TF_MODELS, or ~/.cache/cyclegan-tf/models."""
-    if models:
-        return Path(models).expanduser()
-    if os.environ.get(MODELS_ENV):
-        return Path(os.environ[MODELS_ENV]).expanduser()
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "cyclegan-tf" / "models"
+    return Path(models or cache_dir(MODELS_ENV, "models")).expanduser()
 
 
 def lookup(name: str) -> PretrainedModel:

@@ -307,5 +307,4 @@ def save_state_dict(state: dict[str, np.ndarray], path: Path | str) -> Path:
         `path`.
     """
     path = Path(path)
-    payload = state_dict_bytes(state, root=path.stem or "archive")
-    return write_atomic(path, lambda f: f.write(payload))
+    return write_atomic(path, state_dict_bytes(state, root=path.stem or "archive"))
