@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-browser lint bench bench-torch bench-deploy soak clean
+.PHONY: install demo test test-browser lint bench bench-torch bench-deploy bench-augment soak clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): setup.cfg pyproject.toml
@@ -46,6 +46,9 @@ bench-deploy: $(STAMP)
 
 # Kill a small training run with SIGKILL at 20 random moments, resume it each time, check every checkpoint and log
 # (about 6 minutes; a 3-kill version is part of `make test`).
+bench-augment: $(STAMP)
+	$(BIN)/python -m cyclegan_tf.experiments.augment --images 100 --seeds 3 --epochs 60 --json bench-augment.json
+
 soak: $(STAMP)
 	$(BIN)/python -m cyclegan_tf.experiments.soak --kills 20
 

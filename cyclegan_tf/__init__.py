@@ -40,7 +40,8 @@ _API = {
 }
 __all__ = sorted(_API)
 # modules that register Keras objects (layers, the schedule, the exported whole translation)
-_KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.models.schedules", "cyclegan_tf.inference.graph")
+_KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.nn.color", "cyclegan_tf.models.schedules",
+                  "cyclegan_tf.inference.graph")
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,12 @@ registry's keys equal its list here, so a name added in one place and not the ot
 
 import re
 
-MODELS = ("cycle_gan", "pix2pix")
+MODELS = ("cycle_gan", "pix2pix", "colorization", "dcgan")
+# What each model trains on (`data.pipeline.training_data`): a CycleGAN's trainA/ trainB/, pix2pix's A|B images of
+# train/, or one folder of images (train/, trainA/, or the folder itself): colour photos for colorization,
+# the images to imitate for a DCGAN.
+MODEL_DATA = {"cycle_gan": "unpaired", "pix2pix": "aligned", "colorization": "single", "dcgan": "single"}
+GENERATIVE = ("dcgan",)  # models that generate from noise: nothing to translate (`cyclegan-tf generate`)
 
 
 def generator_depth(name: str) -> tuple[str, int] | None:
@@ -45,7 +50,7 @@ NORMS = ("instance", "batch", "none", "instance_affine")  # instance_affine: a l
 ACTIVATIONS = ("relu", "leaky_relu")  # the generator's (leaky: slope 0.2)
 UPSAMPLE_MODES = ("deconv", "nearest", "bilinear")  # a generator's way up: transposed conv, or resize + conv
 CYCLE_LOSSES = ("l1", "l2")  # the cycle (and identity) loss: the reference's L1, or squared error
-LR_POLICIES = ("linear", "step", "cosine")  # the reference's --lr-policy (its "plateau" is not offered)
+LR_POLICIES = ("linear", "step", "cosine", "plateau")  # the reference's --lr-policy
 INIT_TYPES = ("normal", "xavier", "kaiming", "orthogonal")
 GAN_MODES = ("lsgan", "vanilla", "hinge", "wgangp")
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none")
@@ -61,6 +66,7 @@ REVERSE = {"AtoB": "BtoA", "BtoA": "AtoB"}
 GENERATOR_OF = {"AtoB": "G_AB", "BtoA": "G_BA"}  # a CycleGAN's generator attribute per direction
 
 DATASET_KINDS = ("unpaired", "aligned", "single")  # CycleGAN folders, pix2pix A|B images, colorization
+AUGMENTS = ("none", "flip-crop", "diffaugment")  # a DCGAN's data augmentation (`--augment`)
 
 EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "litert", "torch")  # `cyclegan-tf export --format`
 QUANTIZE_MODES = ("none", "fp16", "int8")  # LiteRT export

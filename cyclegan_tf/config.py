@@ -50,6 +50,9 @@ class TrainConfig:
     no_flip: bool = _opt(False, "Do not flip training images left-right at random.", group="data")
     max_dataset_size: int | None = _opt(None, "Use at most this many images of each domain.", group="data")
     strict: bool = _opt(False, "Stop on an unreadable image instead of skipping it with a warning.", group="data")
+    augment: str = _opt("none", "DCGAN: none (each image resized to --crop-size), flip-crop (resized to 9/8 of it, a "
+                        "random crop and flip), or diffaugment (DiffAugment of real and fake images before D: colour, "
+                        "translation, cutout; for small sets).", names.AUGMENTS, group="data")
     cache_mb: int = _opt(2048, "Keep decoded images in memory when they fit in this many MiB.", group="data")
 
     # Run directory
@@ -65,9 +68,12 @@ class TrainConfig:
                                "Slower; `make bench` measures by how much.", group="run")
 
     # Networks
-    model: str = _opt("cycle_gan", "Model to train: cycle_gan (unpaired trainA/ trainB/) or pix2pix (aligned A|B "
+    model: str = _opt("cycle_gan", "Model to train: cycle_gan (unpaired trainA/ trainB/), pix2pix (aligned A|B "
                       "images in train/; its defaults: --netG unet_256 --norm batch --gan-mode vanilla "
-                      "--pool-size 0 --dropout).", names.MODELS, group="network")
+                      "--pool-size 0 --dropout), colorization (colour photos in train/ or a plain folder: the L "
+                      "channel of Lab in, the colour out; pix2pix's defaults), dcgan (images from noise, one folder "
+                      "of images; --crop-size 64, --nz, --augment; `cyclegan-tf generate`).", names.MODELS,
+                      group="network")
     direction: str = _opt("AtoB", "pix2pix: translate the left half (A) to the right (B) of each image, or BtoA.",
                           names.DIRECTIONS, group="network")
     netG: str = _opt("resnet_9blocks", "Generator architecture: the reference's four, or resnet_<N>blocks for any N, "
@@ -92,6 +98,7 @@ class TrainConfig:
                               "wide, as in GANs in Action).", (1, 2), group="network")
     d_sigmoid: bool = _opt(False, "End the discriminator in a sigmoid (for --gan-mode lsgan, as some tutorials do).",
                            group="network")
+    nz: int = _opt(100, "DCGAN: size of the noise vector z its generator starts from.", group="network")
     init_type: str = _opt("normal", "Weight initialisation.", names.INIT_TYPES,
                           group="network")
     init_gain: float = _opt(0.02, "Scale of normal/xavier/orthogonal initialisation.", group="network")
@@ -119,7 +126,8 @@ class TrainConfig:
     lr: float = _opt(2e-4, "Initial learning rate of Adam.")
     lr_policy: str = _opt("linear", "Learning-rate policy, stepped per epoch: linear (constant for --n-epochs, then "
                           "to 0 over --n-epochs-decay), step (x0.1 every --lr-decay-iters epochs), cosine (to 0 at "
-                          "--n-epochs).", names.LR_POLICIES)
+                          "--n-epochs), plateau (x0.2 when the epoch's mean generator loss has not fallen by 1% for 5 "
+                          "epochs).", names.LR_POLICIES)
     lr_decay_iters: int = _opt(50, "--lr-policy step: epochs between the x0.1 steps.")
     epoch_count: int = _opt(1, "The number of the first epoch to train (the reference's): a run that continues "
                             "another's schedule from its epoch k - 1 (e.g. an imported one) starts at k and trains "
@@ -194,6 +202,19 @@ class TrainConfig:
             # The identity loss feeds B images to G_AB, which takes A's channels (the reference asserts the same).
             raise UserError(f"the identity loss needs --input-nc equal to --output-nc (here {self.input_nc} and "
                             f"{self.output_nc}): add --lambda-identity 0")
+        if self.augment != "none" and self.model != "dcgan":
+            raise UserError(f"--augment {self.augment} is a DCGAN option (--model dcgan); the other models' "
+                            "augmentation is --preprocess and --no-flip")
+        if self.model == "dcgan":
+            size = self.crop_size
+            if size & (size - 1) or not 16 <= size <= 512:
+                raise UserError(f"--model dcgan makes square images of a power-of-two size from 16 to 512 "
+                                f"(--crop-size), not {size}")
+            if self.nz < 1:
+                raise UserError("--nz must be at least 1")
+        if self.model == "colorization" and (self.input_nc, self.output_nc) != (1, 3):
+            raise UserError("--model colorization translates grey (--input-nc 1) to colour (--output-nc 3); its "
+                            "network maps the L channel of Lab to the ab channels")
         if self.sample_freq < 0:
             raise UserError("--sample-freq must be 0 (per epoch) or more")
         if self.eval_freq < 0:
@@ -306,7 +327,8 @@ def field_type(name: str) -> tuple[type, bool]:
 # Fields that fix the shape of the networks' weights: a resumed run may not change them.
 ARCHITECTURE_FIELDS = ("model", "netG", "netD", "n_layers_D", "ngf", "ndf", "norm", "input_nc", "output_nc",
                        "direction", "unconditional_D", "g_activation", "block_norm", "upsample", "d_first_norm",
-                       "d_last_stride", "d_sigmoid")
+                       "d_last_stride", "d_sigmoid", "nz")
+DCGAN_ARCHITECTURE_FIELDS = ("crop_size",)  # a DCGAN's depth follows its image size
 
 
 def make_config(given: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:
@@ -335,7 +357,8 @@ def make_config(given: dict[str, Any], config_file: str | Path | None = None) ->
     if not saved_path.is_file():
         raise UserError(f"nothing to resume: no run at {run_dir}")
     saved = TrainConfig.load(saved_path).to_dict()
-    for name in ARCHITECTURE_FIELDS:
+    fixed = ARCHITECTURE_FIELDS + (DCGAN_ARCHITECTURE_FIELDS if saved["model"] == "dcgan" else ())
+    for name in fixed:
         if given.get(name) is not None and given[name] != saved[name]:
             raise UserError(f"--{name} {given[name]} differs from the resumed run's {saved[name]}")
     return TrainConfig(**{**saved, **{k: v for k, v in given.items() if v is not None}, "continue_train": True})

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from cyclegan_tf.data import demo, labels2photo
+from cyclegan_tf.data import colorization_demo, demo, labels2photo
 
 # The reference's pix2pix defaults: U-Net, batch norm, vanilla GAN, no pool, dropout as the generator's noise.
+# The reference's colorization is its pix2pix on Lab (grey in, colour out). The DCGAN is Radford et al.'s: batch
+# norm, the vanilla GAN, 64 px images, batch 64, no pool, a constant learning rate (the paper's 2e-4) for 100
+# epochs (few steps each on the small sets DCGANs are trained on).
+PIX2PIX = dict(netG="unet_256", norm="batch", gan_mode="vanilla", pool_size=0, dropout=True)
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
-    "pix2pix": dict(netG="unet_256", norm="batch", gan_mode="vanilla", pool_size=0, dropout=True),
+    "pix2pix": PIX2PIX,
+    "colorization": dict(PIX2PIX, input_nc=1, output_nc=3),
+    "dcgan": dict(norm="batch", gan_mode="vanilla", pool_size=0, crop_size=64, n_epochs=100, n_epochs_decay=0,
+                  batch_size=64),
 }
 
 # The embedded sets are sized for a CPU: 64 px images, a slim ResNet-6 generator (a U-Net of 8 levels needs
@@ -20,6 +27,8 @@ MODEL_PRESETS: dict[str, dict[str, Any]] = {
 DATASET_PRESETS: dict[str, dict[str, Any]] = {
     demo.NAME: dict(netG="resnet_6blocks", ngf=16, ndf=16, load_size=64, crop_size=64, preprocess="none",
                     n_epochs=4, n_epochs_decay=4, lr=5e-4, save_epoch_freq=4, seed=0),
+    colorization_demo.NAME: dict(netG="unet_64", ngf=16, ndf=16, load_size=64, crop_size=64, preprocess="none",
+                                 n_epochs=3, n_epochs_decay=3, save_epoch_freq=3, seed=0),
     labels2photo.NAME: dict(netG="resnet_6blocks", ngf=16, ndf=16, load_size=64, crop_size=64, preprocess="none",
                             n_epochs=3, n_epochs_decay=3, save_epoch_freq=3, seed=0),
 }

@@ -27,7 +27,7 @@ TRAIN_FLAGS = (
     "--lambda-identity", "--lambda-L1", "--lambda_L1",
     "--dataset", "--data-dir", "--resume", "--seed", "--strict", "--cache-mb", "--no-gan", "--unconditional-D",
     "--cycle", "--mixed-precision", "--jit-compile", "--steps-per-execution", "--logdir", "--print-freq",
-    "--n-samples", "--eval-freq", "--feature-extractor", "--quiet",
+    "--n-samples", "--eval-freq", "--feature-extractor", "--quiet", "--nz", "--augment",
 )
 
 
@@ -40,6 +40,10 @@ def test_help_documents_every_option_with_examples():
     translate_help = run("translate", "--help").output
     for flag in ("--name", "--checkpoint", "--epoch", "--direction", "--output", "Examples:"):
         assert flag in translate_help
+    generate_help = run("generate", "--help").output
+    for flag in ("--name", "--checkpoint", "--epoch", "-n", "--seed", "--output", "--grid", "Examples:"):
+        assert flag in generate_help
+    assert "[none|flip-crop|diffaugment]" in train_help and "colorization" in train_help
 
 
 def _one_line_error(result, code, pattern):

@@ -22,13 +22,7 @@ from cyclegan_tf.inference.translator import Translator, load_translator
 
 def tiny_extractor(path, size=32, seed=0):
     """A small random-weights feature extractor saved as a .keras file: [0, 255] RGB in, 32 features out."""
-    keras.utils.set_random_seed(seed)
-    inputs = keras.Input((size, size, 3))
-    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
-    x = keras.layers.Conv2D(16, 3, strides=2, activation="relu")(x)
-    x = keras.layers.Conv2D(32, 3, strides=2, activation="relu")(x)
-    keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x)).save(path)
-    return path
+    return features.save_random_extractor(path, size, (16, 32), seed)
 
 
 def reference_fid(x, y):

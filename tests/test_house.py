@@ -131,7 +131,7 @@ def test_registries_and_config_choices_equal_the_lists_of_names():
         "cycle": choices.CYCLES, "mixed_precision": choices.MIXED_PRECISION, "jit_compile": choices.JIT_COMPILE,
         "strategy": choices.STRATEGIES, "translates": choices.DIRECTIONS, "cycle_loss": choices.CYCLE_LOSSES,
         "g_activation": choices.ACTIVATIONS, "upsample": choices.UPSAMPLE_MODES, "d_last_stride": (1, 2),
-        "lr_policy": choices.LR_POLICIES,
+        "lr_policy": choices.LR_POLICIES, "augment": choices.AUGMENTS,
     }
 
 
@@ -159,6 +159,7 @@ def test_presets_live_in_one_place_and_apply_in_order():
     from cyclegan_tf.config import make_config
     from cyclegan_tf.presets import DATASET_PRESETS, MODEL_PRESETS
 
-    assert set(DATASET_PRESETS) == {"demo", "labels2photo_demo"} and set(MODEL_PRESETS) == {"pix2pix"}
+    assert set(DATASET_PRESETS) == {"demo", "labels2photo_demo", "colorization_demo"}
+    assert set(MODEL_PRESETS) == {"pix2pix", "colorization", "dcgan"}
     cfg = make_config({"model": "pix2pix", "dataset": "labels2photo_demo", "ngf": 8})
     assert (cfg.norm, cfg.netG, cfg.ngf, cfg.gan_mode) == ("batch", "resnet_6blocks", 8, "vanilla")

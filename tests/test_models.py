@@ -48,6 +48,34 @@ def test_lr_policies_equal_pytorchs_schedulers(policy):
     assert EpochSchedule(**ours.get_config()).get_config() == ours.get_config()
 
 
+def test_plateau_equals_pytorchs_reduce_on_plateau_and_resumes_with_the_run(tmp_path):
+    import torch
+
+    from cyclegan_tf.runs import checkpoints
+
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=2e-4)
+    theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, threshold=0.01,
+                                                        patience=5)  # the reference's settings
+    model = build_cycle_gan(tiny_config(lr=2e-4, lr_policy="plateau"), steps_per_epoch=10, image_shape=(32, 32))
+    assert model.TRAINING_STATE[-1] == "lr_plateau" and CycleGAN.TRAINING_STATE[-1] != "lr_plateau"
+    losses_by_epoch = [5.0, 4.0, 3.99, 3.98, 3.97, 3.96, 3.95, 3.94, 2.0, 2.0, 1.99, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]
+    rates = []
+    for value in losses_by_epoch:
+        model.lr_plateau.step(value)
+        theirs.step(value)
+        rates.append(float(model.g_optimizer.learning_rate))
+        assert rates[-1] == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-5)
+        assert float(model.d_optimizer.learning_rate) == rates[-1]
+    assert rates[0] == pytest.approx(2e-4) and rates[-1] == pytest.approx(2e-4 * 0.2)  # lowered when PyTorch did
+    checkpoints.save_checkpoint(model, tmp_path, "latest_00000170", 170, 17, tiny_config(lr_policy="plateau"),
+                                training_state=True)
+    again = build_cycle_gan(tiny_config(lr=2e-4, lr_policy="plateau"), steps_per_epoch=10, image_shape=(32, 32))
+    with checkpoints.open_checkpoint(tmp_path) as opened:
+        opened.restore(checkpoints.parts_of(again, checkpoints.all_groups(again)))
+    for name in ("scale", "best", "bad_epochs"):
+        assert float(getattr(again.lr_plateau, name).numpy()) == float(getattr(model.lr_plateau, name).numpy())
+
+
 def test_train_step_lowers_the_cycle_loss_and_reports_every_term():
     keras.utils.set_random_seed(0)
     # One fixed pair: a smooth image in each domain (the generators can learn to cycle it).

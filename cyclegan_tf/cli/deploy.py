@@ -61,7 +61,7 @@ def export(name, checkpoints_dir, pretrained, fmt, direction, epoch, output, raw
         label = direction or "default"
         path, info = export_model(opened, fmt, target or run / "export" / f"{opened.config.name}_{label}", direction,
                                   raw, quantize, calibration)
-    click.echo(f"wrote {path} ({info.direction}, {info.input} in and out; {path}.json describes it)")
+    click.echo(f"wrote {path} ({info.direction}, {info.input}; {path}.json describes it)")
 
 
 @click.command(context_settings=CONTEXT)

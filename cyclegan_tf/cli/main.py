@@ -15,6 +15,7 @@ from cyclegan_tf.cli.common import CONTEXT
 from cyclegan_tf.cli.datasets import datasets
 from cyclegan_tf.cli.deploy import export, serve
 from cyclegan_tf.cli.evaluate import evaluate
+from cyclegan_tf.cli.generate import generate
 from cyclegan_tf.cli.interop import import_torch
 from cyclegan_tf.cli.pretrained import pretrained
 from cyclegan_tf.cli.train import train
@@ -36,7 +37,8 @@ class Group(click.Group):
 @click.version_option(package_name="cyclegan-tf")
 @click.option("-v", "--verbose", is_flag=True, help="Show informational log lines.")
 def main(verbose: bool) -> None:
-    """Image-to-image translation with CycleGAN (unpaired) and pix2pix (paired) in Keras 3 / TensorFlow.
+    """Image-to-image translation with CycleGAN (unpaired), pix2pix (paired) and colorization, and DCGAN, in Keras 3
+    / TensorFlow.
 
     \b
     Examples:
@@ -49,11 +51,14 @@ def main(verbose: bool) -> None:
       cyclegan-tf import-torch pt_checkpoints/my_run --name my_run  # the reference's .pth files
       cyclegan-tf export --name apple2orange --format onnx      # also keras, savedmodel, litert, torch
       cyclegan-tf serve --name apple2orange                     # a web page and POST /translate
+      cyclegan-tf train --model dcgan --dataroot cats/ --augment diffaugment; cyclegan-tf generate --name cats
+      cyclegan-tf train --model colorization --dataset mini_colorization  # grey -> colour
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
 
 
-for command in (train, translate, evaluate, ablation, datasets, pretrained, import_torch, export, serve):
+for command in (train, translate, generate, evaluate, ablation, datasets, pretrained, import_torch, export,
+                serve):
     main.add_command(command)
 
 

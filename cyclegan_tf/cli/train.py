@@ -37,6 +37,9 @@ def train(quiet: bool, config_file: str | None, **options) -> None:
       cyclegan-tf train --name h2z --continue-train            # resume after a stop
       cyclegan-tf train --model pix2pix --dataset facades --direction BtoA   # pix2pix, the reference's defaults
       cyclegan-tf train --model pix2pix --dataset labels2photo_demo   # offline, scored exactly (FCN-score)
+      cyclegan-tf train --model colorization --dataset colorization_demo   # grey -> colour, offline, scored exactly
+      cyclegan-tf train --model colorization --dataroot ~/photos --name colour   # any folder of colour photos
+      cyclegan-tf train --model dcgan --dataroot ~/cats --augment diffaugment  # images from noise; then generate
       cyclegan-tf train --name h2z --resume --n-epochs-decay 150  # resume and train longer
       cyclegan-tf train --dataroot ~/data/horse2zebra --name h2z --eval-freq 10 --quiet  # FID every 10 epochs
       cyclegan-tf train --config my_setup.toml --name try2 --lr 1e-4   # options from a file, --lr overrides it

@@ -152,6 +152,21 @@ def _to_array(image: Image.Image, channels: int) -> np.ndarray:
     return array[..., None] if channels == 1 else array
 
 
+# sRGB's luminance weights (the Y row of its D65 RGB -> XYZ matrix, as skimage's rgb2lab uses)
+LUMINANCE = np.array([0.212671, 0.715160, 0.072169])
+
+
+def grey_of_lightness(image: np.ndarray) -> np.ndarray:
+    """The grey photo of a colour one: uint8 (H, W, 3) -> uint8 (H, W, 1) whose CIE Lab lightness is the colour
+    image's (its luminance, sRGB-encoded), what a colorization model sees of a colour photo. Not Pillow's "L"
+    conversion, whose luma weights gamma-encoded values and so differs from Lab's L."""
+    c = image[..., :3].astype(np.float64) / 255.0
+    linear = np.where(c > 0.04045, ((c + 0.055) / 1.055) ** 2.4, c / 12.92)
+    y = linear @ LUMINANCE
+    encoded = np.where(y > 0.0031308, 1.055 * np.power(y, 1 / 2.4) - 0.055, 12.92 * y)
+    return np.clip(np.round(encoded * 255.0), 0, 255).astype(np.uint8)[..., None]
+
+
 def png_bytes(image: np.ndarray) -> bytes:
     """A uint8 (H, W, 1) or (H, W, 3) image as the bytes of a PNG file (one channel stays grey)."""
     out = io.BytesIO()

@@ -10,6 +10,7 @@ max(|A|, |B|) images, as in the reference.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -19,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from cyclegan_tf.choices import MODEL_DATA
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data.images import check_image, list_images, load_image, load_pair, mixed_channels_note
+from cyclegan_tf.data.splits import single_folder
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.nn.networks import min_discriminator_size, min_input_size, size_multiple
 
@@ -139,7 +142,8 @@ def _domain_dataset(folder: Path, channels: int, cfg: TrainConfig, seed: int | N
 
 
 def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, channels: int, cfg: TrainConfig,
-                    seed: int | None) -> tuple[tf.data.Dataset, tuple[int, int] | None]:
+                    seed: int | None, check_discriminator: bool = True
+                    ) -> tuple[tf.data.Dataset, tuple[int, int] | None]:
     """decode(path, size) -> (cache) -> shuffle -> repeat -> random crop and flip -> [-1, 1], and the image shape.
 
     Crop and flip act on all `channels` at once, so images stacked on the channel axis (an A|B pair) move together.
@@ -174,7 +178,7 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
     shape = (cfg.crop_size, cfg.crop_size) if crop else (sizes[0] if len(set(sizes)) == 1 else None)
     smallest = min(min(shape or size) for size in sizes)
     needed = min_discriminator_size(cfg.netD, cfg.n_layers_D, cfg.d_last_stride)
-    if smallest < needed:
+    if check_discriminator and smallest < needed:
         raise UserError(f"training images of {smallest} px are too small for --netD {cfg.netD}, "
                         f"which needs at least {needed} px: raise --crop-size/--load-size or use a smaller D")
     return ds, shape
@@ -267,14 +271,54 @@ def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     return TrainingData(ds, math.ceil(len(files) / cfg.batch_size), shape, {"pairs": len(files)})
 
 
-def training_data(root: Path, cfg: TrainConfig) -> TrainingData:
-    """The training batches of `cfg.model`: aligned pairs for pix2pix, unpaired domains for CycleGAN.
+# --augment flip-crop: images are scaled to this times the crop size, then cropped (the reference's 286 / 256)
+FLIP_CROP_SCALE = 9 / 8
+
+
+def single_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
+    """Batches of images from one folder (`splits.single_folder`: train/, trainA/ or the dataroot itself).
+
+    Colorization reads colour photos as `--preprocess` says. A DCGAN's images are square, sized by `--augment`:
+    none and diffaugment resize each image to `--crop-size`; flip-crop resizes to `FLIP_CROP_SCALE` times that,
+    crops at random and flips.
 
     Args:
-        root: the dataset folder: train/ of A|B images for pix2pix, trainA/ and trainB/ for CycleGAN.
+        root: the dataroot.
+        cfg: the training options (a DCGAN's images have `--output-nc` channels, colorization's 3).
+
+    Returns:
+        Batches of float32 in [-1, 1], repeated forever; an epoch is images / batch size steps (rounded up);
+        `counts` is {"images": n}.
+    """
+    if cfg.model == "dcgan":
+        flip_crop = cfg.augment == "flip-crop"
+        load = round(cfg.crop_size * FLIP_CROP_SCALE) if flip_crop else cfg.crop_size
+        cfg = dataclasses.replace(cfg, preprocess="resize_and_crop", load_size=load, no_flip=not flip_crop)
+    else:
+        _check_crop_size(cfg)
+    channels = cfg.output_nc
+    folder = single_folder(root, "train")
+    files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
+    sizes = [resized_size(w, h, cfg) for _, w, h in files]
+    decode = lambda path, size: decode_and_resize(path, size, channels)  # noqa: E731
+    ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, cfg.seed,
+                                check_discriminator=cfg.model != "dcgan")
+    _check_batchable(shape, cfg)
+    ds = ds.batch(cfg.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    return TrainingData(ds, math.ceil(len(files) / cfg.batch_size), shape, {"images": len(files)})
+
+
+def training_data(root: Path, cfg: TrainConfig) -> TrainingData:
+    """The training batches of `cfg.model` (`choices.MODEL_DATA`): aligned pairs (pix2pix), unpaired domains
+    (CycleGAN), or images of one folder (colorization, DCGAN).
+
+    Args:
+        root: the dataset folder: train/ of A|B images for pix2pix, trainA/ and trainB/ for CycleGAN, train/
+            (or trainA/, or the folder itself) for the others.
         cfg: the training options; `cfg.model` picks the layout.
 
     Returns:
         The batches (float32 in [-1, 1], repeated forever), the steps of an epoch, the image shape and counts.
     """
-    return aligned_dataset(root, cfg) if cfg.model == "pix2pix" else unpaired_dataset(root, cfg)
+    loaders = {"aligned": aligned_dataset, "unpaired": unpaired_dataset, "single": single_dataset}
+    return loaders[MODEL_DATA[cfg.model]](root, cfg)

@@ -1,7 +1,7 @@
 """Datasets by name: the reference's registry, where each lives, and downloading on first use.
 
-`demo` and `labels2photo_demo` are generated on first use (`data.demo`, `data.labels2photo`). The
-reference's CycleGAN and pix2pix datasets are downloaded on first use into the data dir
+`demo`, `labels2photo_demo` and `colorization_demo` are generated on first use (`data.demo`, `data.labels2photo`,
+`data.colorization_demo`). The reference's CycleGAN and pix2pix datasets are downloaded on first use into the data dir
 ($CYCLEGAN_TF_DATA, else ~/.cache/cyclegan-tf/datasets, or `--data-dir`); any other name is read from
 `<data dir>/<name>`. Three names exist both as a CycleGAN (unpaired) and a pix2pix (aligned) dataset:
 facades, maps and cityscapes. They are told apart by `kind` and kept apart on disk:
@@ -19,9 +19,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclegan_tf.choices import DATASET_KINDS
+from cyclegan_tf.choices import DATASET_KINDS, MODEL_DATA
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data import demo, labels2photo
+from cyclegan_tf.data import colorization_demo, demo, labels2photo
 from cyclegan_tf.data.download import ArchiveError, DownloadError, extract_archive, fetch, part_path
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import cache_dir
@@ -219,6 +219,8 @@ def resolve_dataset(name: str, data_dir: str | Path | None = None, kind: str | N
         return folder
     if name == labels2photo.NAME:  # generated too; both layouts (aligned and unpaired) in one folder
         return labels2photo.ensure_dataset(data_root(data_dir) / name)
+    if name == colorization_demo.NAME:
+        return colorization_demo.ensure_dataset(data_root(data_dir) / name)
     info = lookup(name, kind)
     folder = dataset_folder(name, data_dir, kind)
     if is_complete(folder, info.kind if info else kind or "unpaired"):
@@ -318,8 +320,9 @@ def resolve_dataroot(cfg: TrainConfig) -> Path:
         return root
     if not cfg.dataset:  # an imported run that does not say what it was trained on
         raise UserError(f"run {cfg.name} names no dataset: give --dataroot DIR")
-    kind = "aligned" if cfg.model == "pix2pix" else "unpaired"
-    return resolve_dataset(cfg.dataset, cfg.data_dir, kind=kind)
+    kind = MODEL_DATA[cfg.model]
+    # a model of one folder of images takes any dataset (its train/, or its first domain's trainA/)
+    return resolve_dataset(cfg.dataset, cfg.data_dir, kind=None if kind == "single" else kind)
 
 
 def download_named(name: str, kind: str | None = None, data_dir: str | Path | None = None, mirror: str | None = None,

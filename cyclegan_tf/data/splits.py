@@ -1,8 +1,8 @@
 """What a run is tested on: for each direction, the inputs and the real images of the target domain.
 
 A CycleGAN's direction AtoB reads `testA/` (inputs) and `testB/` (targets); pix2pix reads the A|B pairs of
-`test/` split into halves (`--direction BtoA` swaps them). Where a dataroot has no test split, `val/` is
-used, else `train/` with a warning. Pillow and numpy only.
+`test/` split into halves (`--direction BtoA` swaps them); colorization the colour photos of `test/` and their
+greys. Where a dataroot has no test split, `val/` is used, else `train/` with a warning. Pillow and numpy only.
 """
 
 from __future__ import annotations
@@ -17,7 +17,15 @@ import numpy as np
 
 from cyclegan_tf.choices import DOMAINS
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data.images import Skipped, list_images, load_image, load_pair, read_each
+from cyclegan_tf.data.images import (
+    Skipped,
+    grey_of_lightness,
+    is_image_name,
+    list_images,
+    load_image,
+    load_pair,
+    read_each,
+)
 from cyclegan_tf.errors import UserError
 
 log = logging.getLogger("cyclegan_tf")
@@ -61,6 +69,39 @@ def split_folder(root: Path, domain: str = "") -> tuple[Path, str]:
     raise UserError(f"no test{domain}/, val{domain}/ or train{domain}/ images in {root}")
 
 
+def has_images(folder: Path) -> bool:
+    return folder.is_dir() and any(is_image_name(p) for p in folder.iterdir())
+
+
+def single_folder(root: Path, split: str = "train") -> Path:
+    """The images of `split` in a one-folder dataset (colorization, DCGAN): `<root>/<split>/`, else
+    `<root>/<split>A/` (a CycleGAN set's first domain), else, for "train", the dataroot itself.
+
+    Args:
+        root: the dataroot.
+        split: "train", "test" or "val".
+
+    Returns:
+        The folder; a `UserError` when none of them holds images.
+    """
+    candidates = [Path(root) / split, Path(root) / f"{split}A"] + ([Path(root)] if split == "train" else [])
+    for folder in candidates:
+        if has_images(folder):
+            return folder
+    raise UserError(f"no images in {' or '.join(str(c) for c in candidates)}")
+
+
+def single_test_folder(root: Path) -> tuple[Path, str]:
+    """(folder, split) a one-folder dataset is tested on: its test, else val, else training images (warned)."""
+    for split in ("test", "val"):
+        try:
+            return single_folder(root, split), split
+        except UserError:
+            pass
+    log.warning("no test/ or val/ images in %s: using training images instead", root)
+    return single_folder(root, "train"), "train"
+
+
 def load_split(folder: Path, channels: int, max_images: int | None = None, skipped: Skipped | None = None,
                strict: bool = False) -> list[np.ndarray]:
     """The readable images of a split folder (the first `max_images` by name) as uint8 arrays.
@@ -102,6 +143,11 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
     Returns:
         The inputs (uint8) and, decoded on first use, the targets, with where they come from.
     """
+    if config.model == "colorization":  # colour photos: the grey of each (its Lab lightness) in, the photo out
+        folder, split = single_test_folder(root)
+        targets = load_split(folder, 3, max_images, skipped, strict)
+        return TestImages([grey_of_lightness(image) for image in targets], lambda: targets, split, True,
+                          f"{folder} grey", str(folder))
     if config.model == "pix2pix":
         folder, split = split_folder(root)
         pairs = _read_split(folder, max_images, lambda p: load_pair(p, config.input_nc, config.output_nc), skipped,

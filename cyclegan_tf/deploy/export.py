@@ -4,7 +4,8 @@ What is exported is a whole translation (`inference.graph.ImageTranslator`): uin
 height and width in, uint8 images of the same size out, with the scaling and the reflect-padding to the
 generator's size multiple inside the graph (`raw=True`: float32 [-1, 1] in and out instead). Keras exports it
 (`model.export`, `model.save`); beside each file a JSON says what it is (direction, channels, size multiple,
-the run and checkpoint it came from, and the file's SHA-256).
+the run and checkpoint it came from, and the file's SHA-256). A DCGAN run's generator is exported as a whole
+generation instead (`inference.graph.ImageGenerator`): float32 noise (N, nz) in, uint8 images out.
 
 ONNX needs tf2onnx, checking needs onnxruntime and LiteRT's interpreter ai-edge-litert: the `[export]` extra.
 """
@@ -19,12 +20,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cyclegan_tf.choices import EXPORT_FORMATS, QUANTIZE_MODES
+from cyclegan_tf.choices import EXPORT_FORMATS, GENERATIVE, QUANTIZE_MODES
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import sha256_of, write_text_atomic
-from cyclegan_tf.inference.graph import ImageTranslator, image_translator
+from cyclegan_tf.inference.graph import ImageGenerator, ImageTranslator, image_translator
+from cyclegan_tf.inference.sampler import noise, sampler_of
 from cyclegan_tf.inference.translator import load_generators
-from cyclegan_tf.models.registry import run_directions
+from cyclegan_tf.models.registry import run_directions, translating_directions
 from cyclegan_tf.runs.checkpoints import Checkpoint
 
 SUFFIX = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "litert": ".tflite"}
@@ -37,11 +39,11 @@ class ExportInfo:
     """The JSON written beside an exported file."""
 
     format: str
-    direction: str
+    direction: str  # "AtoB" or "BtoA"; "generated" for a DCGAN's generator
     input: str  # what goes in and comes out
-    channels: int
+    channels: int  # of the input images (a DCGAN's: the size of z)
     output_channels: int
-    size_multiple: int
+    size_multiple: int  # input sides are padded to a multiple of this (a DCGAN's: its image size)
     min_size: int
     run: str
     checkpoint: str
@@ -62,18 +64,25 @@ def translation_model(checkpoint: Checkpoint, direction: str | None = None, raw:
                       ) -> tuple[str, ImageTranslator]:
     """(direction, the whole translation of that direction's generator) of an open checkpoint."""
     config = checkpoint.config
-    direction = direction or run_directions(config)[0]
+    direction = direction or translating_directions(config)[0]
     (generator,) = load_generators(checkpoint, [direction]).values()
     return direction, image_translator(generator, config.netG, raw=raw)
 
 
 def run_calibration_images(config, direction: str | None = None, limit: int = 50) -> list[np.ndarray]:
-    """Up to `limit` of a run's test inputs of `direction` (uint8), for int8 calibration."""
+    """Up to `limit` of a run's test inputs of `direction` (uint8) for int8 calibration; a DCGAN's: noise vectors."""
+    if config.model in GENERATIVE:
+        return list(noise(limit, config.nz, seed=0))
     from cyclegan_tf.data.registry import resolve_dataroot
     from cyclegan_tf.data.splits import test_images
 
     direction = direction or run_directions(config)[0]
     return list(test_images(config, resolve_dataroot(config), direction, limit).inputs)
+
+
+def generation_model(checkpoint: Checkpoint, raw: bool = False) -> ImageGenerator:
+    """The whole generation of a DCGAN run's open checkpoint: float32 noise (N, nz) in, uint8 images out."""
+    return ImageGenerator(sampler_of(checkpoint).model.generator, raw=raw)
 
 
 def _litert_options(quantize: str, calibration: list[np.ndarray] | None, raw: bool) -> dict:
@@ -87,9 +96,10 @@ def _litert_options(quantize: str, calibration: list[np.ndarray] | None, raw: bo
         dtype = np.float32 if raw else np.uint8
 
         def representative():
-            for image in calibration:
-                x = image.astype(np.float32) / 127.5 - 1 if raw else image
-                yield [x[None].astype(dtype)]
+            for sample in calibration:
+                if sample.dtype == np.uint8:  # an image (a noise vector is float32 as it is)
+                    sample = (sample.astype(np.float32) / 127.5 - 1 if raw else sample).astype(dtype)
+                yield [sample[None]]
 
         options["optimizations"] = [tf.lite.Optimize.DEFAULT]
         options["representative_dataset"] = representative
@@ -120,12 +130,22 @@ def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction
     if quantize != "none" and fmt != "litert":
         raise UserError("--quantize applies to --format litert only")
     require(*NEEDS.get(fmt, ()))
-    direction, model = translation_model(checkpoint, direction, raw)
+    config = checkpoint.config
+    if config.model in GENERATIVE:  # noise in, images out
+        model = generation_model(checkpoint, raw)
+        spec = tf.TensorSpec((None, model.nz), tf.float32, name="z")
+        size, channels = model.image_shape[0], model.image_shape[-1]
+        direction, what, sizes = "generated", f"float32 noise z (N, {model.nz}) in, {channels}-channel images out", size
+        model_channels, output_channels = model.nz, channels
+    else:
+        direction, model = translation_model(checkpoint, direction, raw)
+        spec = tf.TensorSpec((None, None, None, model.channels), tf.float32 if raw else tf.uint8, name="images")
+        what = ("float32 [-1, 1] (N, H, W, C)" if raw else "uint8 (N, H, W, C)") + " in and out"
+        model_channels, output_channels, sizes = model.channels, model.output_channels, None
     output = Path(output)
     if SUFFIX[fmt] and output.suffix != SUFFIX[fmt]:
         output = output.with_name(output.name + SUFFIX[fmt])
     output.parent.mkdir(parents=True, exist_ok=True)
-    spec = tf.TensorSpec((None, None, None, model.channels), tf.float32 if raw else tf.uint8, name="images")
     if fmt == "keras":
         model.save(output)
     elif fmt == "savedmodel":
@@ -135,10 +155,8 @@ def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction
     else:
         model.export(str(output), format="litert", input_signature=[spec], verbose=False,
                      **_litert_options(quantize, calibration, raw))
-    config = checkpoint.config
-    info = ExportInfo(fmt, direction, "float32 [-1, 1] (N, H, W, C)" if raw else "uint8 (N, H, W, C)",
-                      model.channels, model.output_channels, model.multiple, model.min_size, str(config.run_dir),
-                      str(checkpoint.path), int(checkpoint.state["step"]), int(checkpoint.state["epoch"]), quantize,
-                      sha256_of(output))
+    info = ExportInfo(fmt, direction, what, model_channels, output_channels, sizes or model.multiple,
+                      sizes or model.min_size, str(config.run_dir), str(checkpoint.path), int(checkpoint.state["step"]),
+                      int(checkpoint.state["epoch"]), quantize, sha256_of(output))
     write_text_atomic(Path(f"{output}.json"), json.dumps(asdict(info), indent=2) + "\n")
     return output, info

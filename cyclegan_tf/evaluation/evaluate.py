@@ -32,21 +32,25 @@ from typing import Any
 import keras
 import numpy as np
 
-from cyclegan_tf.choices import DIRECTIONS, REVERSE
+from cyclegan_tf.choices import DIRECTIONS, GENERATIVE, REVERSE
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import labels2photo
 from cyclegan_tf.data.images import Skipped
 from cyclegan_tf.data.registry import resolve_dataroot
-from cyclegan_tf.data.splits import TestImages, test_images
+from cyclegan_tf.data.splits import TestImages, load_split, single_folder, test_images
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation.exact import exact_scores
 from cyclegan_tf.evaluation.fcn import FcnScore, fcn_score, keras_segmenter, labels_from_image
 from cyclegan_tf.evaluation.features import FeatureExtractor, load_feature_extractor
 from cyclegan_tf.evaluation.metrics import fid, kid, l1, psnr
 from cyclegan_tf.files import write_text_atomic
+from cyclegan_tf.inference.sampler import Sampler, sampler_of
 from cyclegan_tf.inference.translator import Translator, load_generators, translators_of
 from cyclegan_tf.models.registry import run_directions
 from cyclegan_tf.runs import checkpoints
+from cyclegan_tf.runs.report import fit_square
+
+GENERATED = "generated"  # the "direction" a DCGAN's scores are recorded under: its images from noise
 
 # --- the scores ---------------------------------------------------------------------------------------------------
 
@@ -73,6 +77,7 @@ class DirectionMetrics:
     fcn_pixel_accuracy: float | None = None  # labels2photo_demo, labels -> photo
     fcn_class_accuracy: float | None = None
     fcn_class_iou: float | None = None
+    colour_accuracy: float | None = None  # colorization_demo, grey -> colour (%)
 
 
 # (summary key, table header, format) of the scores a table shows when some direction has them
@@ -81,10 +86,10 @@ COLUMNS = (("fid", "FID", ".4g"), ("fid_input", "FID of input", ".4g"), ("kid", 
            ("target_l1", "L1 to target", ".4f"), ("target_psnr", "PSNR to target", ".2f"),
            ("demo_iou", "demo IoU %", ".1f"), ("demo_style_accuracy", "demo style %", ".1f"),
            ("fcn_pixel_accuracy", "FCN per-pixel", ".3f"), ("fcn_class_accuracy", "FCN per-class", ".3f"),
-           ("fcn_class_iou", "FCN class IoU", ".3f"))
+           ("fcn_class_iou", "FCN class IoU", ".3f"), ("colour_accuracy", "colour accuracy %", ".1f"))
 # scores logged per evaluation (CSV columns, TensorBoard tags); FID and KID always, the others when they apply
 LOGGED = ("fid", "kid", "cycle_l1", "cycle_psnr", "target_l1", "target_psnr", "demo_iou", "fcn_pixel_accuracy",
-          "fcn_class_accuracy", "fcn_class_iou")
+          "fcn_class_accuracy", "fcn_class_iou", "colour_accuracy")
 
 
 @dataclass
@@ -199,6 +204,35 @@ def score_direction(direction: str, images: TestImages, forward: Translator, bac
     return metrics
 
 
+def score_generation(sampler: Sampler, config: TrainConfig, root: Path, extractor: FeatureExtractor | None,
+                     max_images: int | None = None, seed: int = 0) -> DirectionMetrics:
+    """FID and KID of a DCGAN's images against its training images (centre squares at the training size), as many
+    of each: the scores of a model that has no test split, recorded as the direction "generated".
+
+    Args:
+        sampler: the generator (`inference.sampler`).
+        config: the run's configuration (image size and channels).
+        root: the dataroot (its training folder, `splits.single_folder`).
+        extractor: computes the features; None: no scores (the images are counted only).
+        max_images: the first this many training images by name; None: those it was trained on (all, or
+            `--max-dataset-size`).
+        seed: the noise's seed, so that evaluations of one run compare the same z.
+
+    Returns:
+        The metrics of direction "generated", split "train".
+    """
+    folder = single_folder(root, "train")
+    max_images = max_images or config.max_dataset_size  # the images it was trained on
+    reals = [fit_square(image, config.crop_size) for image in load_split(folder, config.output_nc, max_images)]
+    metrics = DirectionMetrics(GENERATED, len(reals), "train")
+    if extractor is not None:
+        real_features = extractor.of_real_images((f"{folder} {config.crop_size} px", max_images), lambda: reals)
+        fake_features = extractor(list(sampler.sample(len(reals), seed)))
+        metrics.fid = fid(fake_features, real_features)
+        metrics.kid, metrics.kid_std = kid(fake_features, real_features)
+    return metrics
+
+
 def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig, root: Path,
                         directions: tuple[str, ...] | None = None, extractor: FeatureExtractor | None = None,
                         max_images: int | None = None, dataroot: str | Path | None = None,
@@ -235,6 +269,8 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
         out["AtoB"].fcn_pixel_accuracy = exact.fcn.pixel_accuracy
         out["AtoB"].fcn_class_accuracy = exact.fcn.class_accuracy
         out["AtoB"].fcn_class_iou = exact.fcn.class_iou
+    if exact.colour_accuracy is not None and "AtoB" in out:
+        out["AtoB"].colour_accuracy = exact.colour_accuracy
     if exact.demo is not None:
         for direction in directions or DIRECTIONS:
             out[direction].demo_iou = exact.demo[direction]["iou"]
@@ -273,15 +309,21 @@ def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = N
         root = Path(dataroot) if dataroot else resolve_dataroot(config)
         if not root.is_dir():
             raise UserError(f"--dataroot folder not found: {root}")
-        directions = run_directions(config) if direction == "both" else (direction,)
-        # the generators of every direction the run has: each direction's cycle needs the other one
-        generators = load_generators(opened, sorted({*directions, *run_directions(config)}))
+        if config.model in GENERATIVE:
+            directions, sampler = (GENERATED,), sampler_of(opened)
+        else:
+            directions = run_directions(config) if direction == "both" else (direction,)
+            # the generators of every direction the run has: each direction's cycle needs the other one
+            generators = load_generators(opened, sorted({*directions, *run_directions(config)}))
     extractor = None
     if features:  # after the checks above, before the work: a missing model fails fast
         extractor = (feature_extractor if isinstance(feature_extractor, FeatureExtractor)
                      else load_feature_extractor(feature_extractor))
-    scores = evaluate_generators(generators, config, root, directions, extractor, max_images, dataroot, skipped,
-                                 strict)
+    if config.model in GENERATIVE:
+        scores = {GENERATED: score_generation(sampler, config, root, extractor, max_images)}
+    else:
+        scores = evaluate_generators(generators, config, root, directions, extractor, max_images, dataroot, skipped,
+                                     strict)
     result = Evaluation(config.name, state["epoch"], state["step"], extractor.name if extractor else None, str(root),
                         {d: scores[d] for d in directions}, scores.get("demo_score"), str(checkpoint))
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else run

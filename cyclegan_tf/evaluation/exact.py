@@ -3,6 +3,8 @@
 - `demo` (`data.demo`): the demo score, the mean over both directions of the IoU between the source's object
   mask and the output's target-style mask (and the style accuracy), in percent.
 - `labels2photo_demo` (`data.labels2photo`): the FCN-score of labels -> photo with the set's exact segmenter.
+- `colorization_demo` (`data.colorization_demo`): the colour accuracy of grey -> colour, in percent: of the
+  shapes' pixels, those given the colour of their shape's kind.
 
 `exact_scores` decides whether a run has one of them, so that neither the trainer nor the evaluator needs to
 know a dataset by name. Translators are any `image -> image` callables (`inference.Translator`).
@@ -18,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data import demo, labels2photo
-from cyclegan_tf.data.images import list_images, load_image, load_pair
+from cyclegan_tf.data import colorization_demo, demo, labels2photo
+from cyclegan_tf.data.images import grey_of_lightness, list_images, load_image, load_pair
 from cyclegan_tf.evaluation.fcn import FcnScore, fcn_score
 from cyclegan_tf.inference.translator import translators_of
 from cyclegan_tf.models.registry import model_generators
@@ -78,6 +80,19 @@ def demo_score(translators: dict[str, Translate], root: Path, limit: int | None 
         scores[direction] = score_direction([(image, translate(image)) for image in images], style)
     scores["score"] = float(np.mean([scores[d]["iou"] for d in ("AtoB", "BtoA")]))
     return scores
+
+
+def colorization_score(translate: Translate, root: Path, limit: int | None = None) -> float:
+    """Colour accuracy (%) of a grey -> colour translation on colorization_demo's test photos (their greys in).
+
+    Args:
+        translate: uint8 grey (H, W, 1) -> uint8 RGB.
+        root: the colorization_demo folder (test/).
+        limit: the first this many test images; None for all.
+    """
+    targets = [load_image(path, 3) for path in list_images(Path(root) / "test", limit)]
+    outputs = [translate(grey_of_lightness(target)) for target in targets]
+    return 100.0 * colorization_demo.colour_accuracy(outputs, targets)
 
 
 def test_pairs(root: Path, split: str = "test", limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -158,6 +173,7 @@ class ExactScores:
 
     demo: dict[str, Any] | None = None  # see `demo_score`
     fcn: FcnScore | None = None  # labels -> photo
+    colour_accuracy: float | None = None  # grey -> colour on colorization_demo (%)
 
     def lines(self) -> list[str]:
         """The scores as `train` prints them."""
@@ -169,13 +185,15 @@ class ExactScores:
                        f"BtoA IoU {s['BtoA']['iou']:.1f}, style {s['BtoA']['style_accuracy']:.1f}]")
         if self.fcn:
             out.append(f"FCN-score (labels -> photo): {self.fcn.line()}")
+        if self.colour_accuracy is not None:
+            out.append(f"colour accuracy (grey -> colour, % of shape pixels): {self.colour_accuracy:.1f}")
         return out
 
 
 def exact_scores(translators: dict[str, Translate], config: TrainConfig, root: Path,
                  dataroot: str | Path | None = None, limit: int | None = None) -> ExactScores:
     """The exact scores a run has: the demo score for a CycleGAN on `demo`, the FCN-score of labels -> photo for a
-    run on `labels2photo_demo` that translates AtoB.
+    run on `labels2photo_demo` that translates AtoB, the colour accuracy of a run on `colorization_demo`.
 
     Args:
         translators: {direction: translate} of the run.
@@ -189,6 +207,8 @@ def exact_scores(translators: dict[str, Translate], config: TrainConfig, root: P
         scores.demo = demo_score(translators, root, limit)
     if on_dataset(config, labels2photo.NAME, dataroot) and "AtoB" in translators:
         scores.fcn = labels2photo_score(translators["AtoB"], root, limit=limit)
+    if on_dataset(config, colorization_demo.NAME, dataroot) and "AtoB" in translators:
+        scores.colour_accuracy = colorization_score(translators["AtoB"], root, limit)
     return scores
 
 

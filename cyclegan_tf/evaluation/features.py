@@ -90,3 +90,27 @@ def load_feature_extractor(path: str | Path | None = None) -> FeatureExtractor:
     except Exception as error:  # noqa: BLE001 - a file Keras cannot read is the user's
         raise UserError(f"cannot load the feature extractor {path}: {str(error).splitlines()[0][:200]}") from None
     return FeatureExtractor(model, str(path))
+
+
+def save_random_extractor(path: str | Path, size: int = 32, widths: tuple[int, ...] = (16, 32), seed: int = 0
+                          ) -> Path:
+    """A small feature extractor with fixed random weights (strided 3x3 convs with ReLU, mean-pooled), saved as a
+    .keras file: for FID/KID where InceptionV3's weights cannot be had (offline tests and experiments). Its
+    scores compare runs scored with the same file only.
+
+    Args:
+        path: the .keras file to write.
+        size: the side of the images it takes (others are resized to it).
+        widths: the convs' channels; the last is the number of features.
+        seed: of the weights.
+
+    Returns:
+        `path`.
+    """
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)
+    for width in widths:
+        x = keras.layers.Conv2D(width, 3, strides=2, activation="relu")(x)
+    keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x)).save(path)
+    return Path(path)

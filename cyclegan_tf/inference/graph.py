@@ -14,7 +14,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from cyclegan_tf.nn.networks import min_input_size, size_multiple
+# the module, not its names: this module registers a Keras class when Keras is first imported, which may happen
+# while nn.networks itself is being imported
+from cyclegan_tf.nn import networks
 
 
 def reflect_indices(size, before, after):
@@ -98,4 +100,41 @@ class ImageTranslator(keras.Model):
 def image_translator(generator: keras.Model, net_g: str, raw: bool = False, training: bool = False
                      ) -> ImageTranslator:
     """The whole translation of a generator of architecture `net_g` (its size multiple and smallest size)."""
-    return ImageTranslator(generator, size_multiple(net_g), min_input_size(net_g), raw=raw, training=training)
+    return ImageTranslator(generator, networks.size_multiple(net_g), networks.min_input_size(net_g), raw=raw,
+                           training=training)
+
+
+@keras.saving.register_keras_serializable(package="cyclegan_tf")
+class ImageGenerator(keras.Model):
+    """A generator from noise (a DCGAN's) wrapped to give uint8 images: float32 z (N, nz) in, uint8 (N, H, W, C) out
+    (`raw`: float32 [-1, 1] out). What `generate`, sample grids and export run.
+
+    Args:
+        generator: a network from (N, nz) to images in [-1, 1].
+        raw: return the generator's float32 output as it is.
+    """
+
+    def __init__(self, generator: keras.Model, raw: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.generator, self.raw = generator, bool(raw)
+        self.nz = int(generator.input_shape[-1])
+        self.image_shape = tuple(int(d) for d in generator.output_shape[1:])
+        self.built = True
+
+    def call(self, z):
+        y = self.generator(ops.cast(z, "float32"), training=False)
+        if self.raw:
+            return y
+        return ops.cast(ops.clip(ops.round((y + 1.0) * 127.5), 0, 255), "uint8")
+
+    def compute_output_spec(self, z):
+        return keras.KerasTensor((z.shape[0], *self.image_shape), dtype="float32" if self.raw else "uint8")
+
+    def get_config(self):
+        return {**super().get_config(), "generator": keras.saving.serialize_keras_object(self.generator),
+                "raw": self.raw}
+
+    @classmethod
+    def from_config(cls, config):
+        generator = keras.saving.deserialize_keras_object(config.pop("generator"))
+        return cls(generator, **config)

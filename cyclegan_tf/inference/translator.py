@@ -22,7 +22,7 @@ from cyclegan_tf.files import write_atomic
 from cyclegan_tf.inference.graph import image_translator
 from cyclegan_tf.inference.tiles import translate_tiled
 from cyclegan_tf.models.builders import build_generator
-from cyclegan_tf.models.registry import generator_attribute, run_directions
+from cyclegan_tf.models.registry import generator_attribute, translating_directions, translation_network
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.report import GAP, hstack
 
@@ -64,30 +64,33 @@ def translators_of(generators: dict[str, keras.Model], net_g: str, tile: int | N
     return {direction: Translator(generator, net_g, tile=tile) for direction, generator in generators.items()}
 
 
-def load_generators(checkpoint: checkpoints.Checkpoint, directions: Iterable[str] | None = None
-                    ) -> dict[str, keras.Model]:
-    """The generators of an open checkpoint, with their weights.
+def load_generators(checkpoint: checkpoints.Checkpoint, directions: Iterable[str] | None = None,
+                    as_trained: bool = False) -> dict[str, keras.Model]:
+    """The generators of an open checkpoint, with their weights, as they translate images (see
+    `models.registry.translation_network`).
 
     Args:
         checkpoint: an open checkpoint (`runs.checkpoints.open_checkpoint`).
         directions: "AtoB" and/or "BtoA"; default: every direction the run translates.
+        as_trained: the networks as the model trains them (colorization's L -> ab), not wrapped.
 
     Returns:
         {direction: generator}. Asking a pix2pix run for the direction it was not trained in is a `UserError`.
     """
     config = checkpoint.config
-    wanted = tuple(directions or run_directions(config))
+    translates = translating_directions(config)
+    wanted = tuple(directions or translates)
     for direction in wanted:
         if direction not in DIRECTIONS:
             raise UserError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
-        if direction not in run_directions(config):
-            raise UserError(f"{config.name} is a pix2pix run trained {config.direction} only: it cannot translate "
-                            f"{direction}")
+        if direction not in translates:
+            raise UserError(f"{config.name} is a {config.model} run trained {', '.join(translates)} only: "
+                            f"it cannot translate {direction}")
     out = {}
     for direction in wanted:
         generator = build_generator(config, direction)
         checkpoint.restore({generator_attribute(config, direction): generator})
-        out[direction] = generator
+        out[direction] = generator if as_trained else translation_network(config, generator)
     return out
 
 
@@ -108,7 +111,7 @@ def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoc
         A `Translator`: uint8 (H, W, C) in, uint8 (H, W, output channels) out.
     """
     with checkpoints.open_checkpoint(checkpoint, epoch) as opened:
-        direction = direction or run_directions(opened.config)[0]
+        direction = direction or translating_directions(opened.config)[0]
         (generator,) = load_generators(opened, [direction]).values()
         return Translator(generator, opened.config.netG, training, tile, tile_overlap)
 

@@ -185,7 +185,7 @@ def export_torch(checkpoint: checkpoints.Checkpoint, output: Path | str, directi
         The files written.
     """
     config = checkpoint.config
-    generators = load_generators(checkpoint, directions or list(run_directions(config)))
+    generators = load_generators(checkpoint, directions or list(run_directions(config)), as_trained=True)
     single = len(run_directions(config)) == 1
     output = Path(output)
     written = []

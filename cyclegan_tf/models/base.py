@@ -99,6 +99,13 @@ class AdversarialModel(keras.Model):
         """
         return {config.direction: cls.GENERATOR_NAMES[0]}
 
+    @classmethod
+    def translation_network(cls, generator: keras.Model) -> keras.Model:
+        """What translates images with a trained generator of this model: the generator itself, or a network
+        around it (colorization: grey -> Lab -> the generator -> RGB). Samples, evaluation, translate, export and
+        serve run it."""
+        return generator
+
     @property
     def generators(self) -> list[keras.Model]:
         return [getattr(self, name) for name in self.GENERATOR_NAMES]

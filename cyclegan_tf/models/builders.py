@@ -7,12 +7,13 @@ import keras
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.models.base import AdversarialModel
 from cyclegan_tf.models.precision import dtype_policy
-from cyclegan_tf.models.schedules import EpochSchedule
-from cyclegan_tf.nn.networks import define_discriminator, define_generator
+from cyclegan_tf.models.schedules import EpochSchedule, Plateau
+from cyclegan_tf.nn.networks import dcgan_discriminator, dcgan_generator, define_discriminator, define_generator
 
 
 def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
-    """The generator of a run for `direction` ("AtoB" -> G_AB, "BtoA" -> G_BA).
+    """The generator of a run for `direction` ("AtoB" -> G_AB, "BtoA" -> G_BA); a DCGAN's from noise (G), a
+    colorization's network from L to ab (see `models.colorization`).
 
     Args:
         cfg: the run's configuration (`netG`, `ngf`, `norm`, dropout, initialisation, channel counts).
@@ -21,6 +22,15 @@ def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
     Returns:
         The generator, not compiled, under the current Keras dtype policy.
     """
+    if cfg.model == "dcgan":  # one generator from noise, whatever the direction
+        with keras.name_scope("G"):
+            return dcgan_generator(cfg.crop_size, cfg.nz, cfg.output_nc, cfg.ngf, cfg.norm, cfg.init_type,
+                                   cfg.init_gain, name="G", upsample=cfg.upsample)
+    if cfg.model == "colorization":  # the network proper: L (1 channel) -> ab (2), as the reference's netG
+        return define_generator(
+            cfg.netG, input_nc=1, output_nc=2, ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout,
+            init_type=cfg.init_type, init_gain=cfg.init_gain, name="G_AB", activation=cfg.g_activation,
+            block_norm=cfg.block_norm, upsample=cfg.upsample)
     forward = direction == "AtoB"
     return define_generator(
         cfg.netG, input_nc=cfg.input_nc if forward else cfg.output_nc,
@@ -42,6 +52,10 @@ def build_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Mod
     Returns:
         The discriminator, not compiled, under the current Keras dtype policy.
     """
+    if cfg.model == "dcgan":
+        with keras.name_scope(name):
+            return dcgan_discriminator(cfg.crop_size, input_nc, cfg.ndf, cfg.norm, cfg.init_type, cfg.init_gain,
+                                       name=name)
     return define_discriminator(net_d=cfg.netD, input_nc=input_nc, ndf=cfg.ndf, norm=cfg.norm, n_layers=cfg.n_layers_D,
                                 init_type=cfg.init_type, init_gain=cfg.init_gain, name=name,
                                 first_norm=cfg.d_first_norm, last_stride=cfg.d_last_stride, sigmoid=cfg.d_sigmoid)
@@ -60,10 +74,14 @@ def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig,
         `model`, compiled.
     """
     policy = dtype_policy(cfg.mixed_precision)
+    plateau = None
+    if cfg.lr_policy == "plateau":  # one state for both players, saved and resumed with the run
+        model.lr_plateau = plateau = Plateau()
+        model.TRAINING_STATE = (*type(model).TRAINING_STATE, "lr_plateau")
 
     def adam(player: str):
         schedule = EpochSchedule(cfg.lr, steps_per_epoch, cfg.n_epochs, cfg.n_epochs_decay, cfg.lr_policy,
-                                 cfg.lr_decay_iters, cfg.epoch_count)
+                                 cfg.lr_decay_iters, cfg.epoch_count, plateau)
         # Named, so that their variables' paths (the keys of a checkpoint) do not depend on how many optimizers
         # the process made before (Keras numbers unnamed ones: adam, adam_1, ...).
         optimizer = keras.optimizers.Adam(schedule, beta_1=cfg.beta1, beta_2=0.999, name=f"{player}_adam")

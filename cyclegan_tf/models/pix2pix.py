@@ -72,6 +72,10 @@ class Pix2Pix(AdversarialModel):
 
     def train_step(self, data):
         inputs, target = data
+        return self.paired_step(inputs, target)
+
+    def paired_step(self, inputs, target) -> dict[str, tf.Tensor]:
+        """One step on a batch of (input, target) pairs; returns the logs."""
         g_vars = self.trainable_variables_of(self.generators)
         d_vars = self.trainable_variables_of(self.discriminators)
         learning_rate = self.g_optimizer.learning_rate
@@ -96,18 +100,21 @@ def build_pix2pix_networks(cfg: TrainConfig) -> dict[str, keras.Model]:
     return {"G_AB": build_generator(cfg, cfg.direction), "D": build_discriminator(cfg, d_input_nc, "D")}
 
 
-def build_pix2pix(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None = None) -> Pix2Pix:
+def build_pix2pix(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None = None,
+                  model_class: type[Pix2Pix] = Pix2Pix, networks=build_pix2pix_networks) -> Pix2Pix:
     """A compiled pix2pix model (same optimizers, schedule and precision handling as `build_cycle_gan`).
 
     Args:
         cfg: the run's configuration.
         steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
         image_shape: unused (pix2pix keeps no image pool); it is taken so that every builder has one signature.
+        model_class: `Pix2Pix` or a subclass with pix2pix's losses (`Colorization`).
+        networks: builds {"G_AB": ..., "D": ...} from `cfg`.
 
     Returns:
         The compiled model, ready for `fit`.
     """
     weights = Pix2PixLossWeights(gan_mode=cfg.gan_mode, lambda_L1=cfg.lambda_L1, use_gan=not cfg.no_gan,
                                  conditional=not cfg.unconditional_D)
-    model = Pix2Pix(**build_under_policy(cfg, build_pix2pix_networks), weights=weights)
+    model = model_class(**build_under_policy(cfg, networks), weights=weights)
     return compile_with_reference_optimizers(model, cfg, steps_per_epoch)

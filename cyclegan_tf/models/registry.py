@@ -13,12 +13,15 @@ import keras
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models.base import AdversarialModel
+from cyclegan_tf.models.colorization import Colorization, build_colorization
 from cyclegan_tf.models.cycle_gan import CycleGAN, build_cycle_gan
+from cyclegan_tf.models.dcgan import DCGAN, build_dcgan
 from cyclegan_tf.models.pix2pix import Pix2Pix, build_pix2pix
 
-MODELS: dict[str, type[AdversarialModel]] = {"cycle_gan": CycleGAN, "pix2pix": Pix2Pix}
+MODELS: dict[str, type[AdversarialModel]] = {"cycle_gan": CycleGAN, "pix2pix": Pix2Pix, "colorization": Colorization,
+                                             "dcgan": DCGAN}
 BUILDERS: dict[str, Callable[[TrainConfig, int, tuple | None], AdversarialModel]] = {
-    "cycle_gan": build_cycle_gan, "pix2pix": build_pix2pix,
+    "cycle_gan": build_cycle_gan, "pix2pix": build_pix2pix, "colorization": build_colorization, "dcgan": build_dcgan,
 }
 
 
@@ -42,8 +45,23 @@ def build_model(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | Non
 
 
 def run_directions(config: TrainConfig) -> tuple[str, ...]:
-    """The directions a run translates: both for a CycleGAN, the trained `--direction` for pix2pix."""
+    """The directions a run translates: both for a CycleGAN, the trained `--direction` for pix2pix, AtoB (grey to
+    colour) for colorization; none for a DCGAN (a `UserError`: see `translating_directions`)."""
     return tuple(model_class(config).directions(config))
+
+
+def translating_directions(config: TrainConfig) -> tuple[str, ...]:
+    """`run_directions`, and a `UserError` for a run that translates nothing (a DCGAN generates)."""
+    directions = run_directions(config)
+    if not directions:
+        raise UserError(f"run {config.name} is a {config.model}: it generates images from noise and translates "
+                        f"none; use `cyclegan-tf generate --name {config.name}`")
+    return directions
+
+
+def translation_network(config: TrainConfig, generator: keras.Model) -> keras.Model:
+    """What translates with a trained generator of a run (`AdversarialModel.translation_network`)."""
+    return model_class(config).translation_network(generator)
 
 
 def generator_attribute(config: TrainConfig, direction: str) -> str:
@@ -70,4 +88,5 @@ def model_generators(model: keras.Model, config: TrainConfig) -> dict[str, keras
         The model's generators by the direction each translates.
     """
     directions = model_class(config).directions(config)
-    return {direction: getattr(model, attribute) for direction, attribute in directions.items()}
+    return {direction: translation_network(config, getattr(model, attribute))
+            for direction, attribute in directions.items()}

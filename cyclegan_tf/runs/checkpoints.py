@@ -55,7 +55,7 @@ from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import fsync_dir, write_atomic, write_text_atomic
 from cyclegan_tf.models.builders import build_generator
-from cyclegan_tf.models.registry import model_class
+from cyclegan_tf.models.registry import model_class, translation_network
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -129,14 +129,17 @@ def _positional_variables(parts: dict[str, object]) -> dict[str, list]:
 
 def _save_generators(generators: dict[str, keras.Model], config: TrainConfig, folder: Path) -> None:
     """Each generator ({attribute: network}) as `<attribute>.keras`, in float32 whatever the training precision,
-    so that the file gives what `translate` gives."""
-    attributes = model_class(config).directions(config)
+    as what translates with it (`translation_network`), so that the file gives what `translate` gives; a DCGAN's
+    generator from noise as it is."""
+    model = model_class(config)
+    attributes = model.directions(config) or {"AtoB": model.GENERATOR_NAMES[0]}
     for direction, attribute in attributes.items():
         network = generators[attribute]
         if network.dtype_policy.name != "float32":
             copy = build_generator(config, direction)
             copy.set_weights(network.get_weights())
             network = copy
+        network = translation_network(config, network)
         path = folder / f"{attribute}.keras"
         network.save(path)
         with open(path, "rb") as f:

@@ -1,6 +1,7 @@
 """Keras callbacks that connect a running `fit` to its run directory and to the person watching it.
 
 - `NonFiniteGuard`: stops training at the step a loss becomes NaN or infinite, before anything saves it.
+- `PlateauStepper`: `--lr-policy plateau`'s step, once per epoch.
 - `Checkpointer`: the training state, every epoch and every `--save-latest-freq` steps.
 - `Progress`: a progress bar per epoch (losses, images/s, ETA) and a one-line summary; lines only when quiet.
 - `LossLogger`: `loss_log.csv` and TensorBoard scalars every `--print-freq` steps and per epoch; `losses.png`.
@@ -27,13 +28,14 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
 
-from cyclegan_tf.choices import DOMAINS, REVERSE
+from cyclegan_tf.choices import DOMAINS, GENERATIVE, REVERSE
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data.splits import TestImages, test_images
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation import evaluate
 from cyclegan_tf.evaluation.features import FeatureExtractor, load_feature_extractor
 from cyclegan_tf.files import write_text_atomic
+from cyclegan_tf.inference.sampler import Sampler, noise
 from cyclegan_tf.inference.translator import translators_of
 from cyclegan_tf.models.registry import model_generators, run_directions
 from cyclegan_tf.runs import checkpoints, report
@@ -101,6 +103,17 @@ class Checkpointer(keras.callbacks.Callback):
             checkpoints.save_checkpoint(self.model, self.run_dir, f"epoch_{done:03d}", self.step, done,
                                         self.config, training_state=False)
         self.save_now()
+
+
+class PlateauStepper(keras.callbacks.Callback):
+    """`--lr-policy plateau`: at each epoch's end, steps the model's `Plateau` with the epoch's mean generator loss
+    (the sum of its loss terms that are not a discriminator's). Runs before the `Checkpointer`, which saves it."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        names = [name for name in self.model.LOSS_NAMES if not name.startswith("D")]
+        if self.model.lr_plateau.step(sum(float(logs[name]) for name in names)):
+            log.info("epoch %d: the generator loss has not fallen for %d epochs: learning rate x%g", epoch + 1,
+                     self.model.lr_plateau.PATIENCE + 1, self.model.lr_plateau.FACTOR)
 
 
 def monitoring_callbacks(config: TrainConfig, root: Path, steps_per_epoch: int, start_step: int,
@@ -382,10 +395,14 @@ class Evaluator(keras.callbacks.Callback):
         if done % self.config.eval_freq:
             return
         cfg, step = self.config, int(self.model.step_counter.numpy())
-        scores = evaluate.evaluate_generators(model_generators(self.model, cfg), cfg, self.root,
-                                              extractor=self.extractor)
+        if cfg.model in GENERATIVE:
+            scores = {evaluate.GENERATED: evaluate.score_generation(Sampler(self.model.G), cfg, self.root,
+                                                                    self.extractor)}
+        else:
+            scores = evaluate.evaluate_generators(model_generators(self.model, cfg), cfg, self.root,
+                                                  extractor=self.extractor)
         result = evaluate.Evaluation(cfg.name, done, step, self.extractor.name if self.extractor else None,
-                                     str(self.root), {d: scores[d] for d in run_directions(cfg)},
+                                     str(self.root), {d: m for d, m in scores.items() if d != "demo_score"},
                                      scores.get("demo_score"))
         result.save(cfg.run_dir)
         summary = result.summary()
@@ -433,7 +450,7 @@ class SampleWriter(keras.callbacks.Callback):
 
     A row per sample: a CycleGAN's real_A | fake_B | rec_A | idt_B (and real_B | fake_A | rec_B | idt_A), the
     reference's panels (idt_B = G_AB(real_B): identity panels need domains with the same number of channels);
-    pix2pix's input | output | target (real_A | fake_B | real_B for AtoB).
+    pix2pix's input | output | target (real_A | fake_B | real_B for AtoB); a DCGAN's images of fixed noise.
     """
 
     def __init__(self, config: TrainConfig, root: Path, writer):
@@ -445,10 +462,16 @@ class SampleWriter(keras.callbacks.Callback):
         if self.samples is None:
             self.samples = fixed_samples(self.root, self.config)
             self.translators = translators_of(model_generators(self.model, self.config), self.config.netG)
+            if not self.samples:  # a generator from noise: n_samples x n_samples images of the same noise
+                self.sampler = Sampler(self.model.G)
+                self.noise = noise(self.config.n_samples**2, self.sampler.nz, self.config.seed or 0)
         self.sampled_at = int(self.model.step_counter.numpy())  # a resumed run goes on from its step
 
     def panels(self) -> dict[str, tuple[list[str], list[list[np.ndarray]]]]:
-        """{direction: (column labels, one row of panels per sample)}."""
+        """{direction: (column labels, one row of panels per sample)}; a DCGAN's {"generated": rows of images}."""
+        if not self.samples:
+            images, n = self.sampler.from_noise(self.noise), self.config.n_samples
+            return {"generated": (["G(z)"] + [""] * (n - 1), [list(images[i:i + n]) for i in range(0, n * n, n)])}
         out = {}
         for direction, images in self.samples.items():
             source, target = DOMAINS[direction]

@@ -30,7 +30,13 @@ from cyclegan_tf.models.registry import build_model
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.lock import RunLock
 from cyclegan_tf.training import distribute
-from cyclegan_tf.training.callbacks import Checkpointer, NonFiniteGuard, NonFiniteLoss, monitoring_callbacks
+from cyclegan_tf.training.callbacks import (
+    Checkpointer,
+    NonFiniteGuard,
+    NonFiniteLoss,
+    PlateauStepper,
+    monitoring_callbacks,
+)
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -150,6 +156,7 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
         verbose = 1 if sys.stdout.isatty() else 2
     # Progress bars or lines (verbose 1 or 2; Keras' own output is off), logs, evaluation, samples, gallery
     monitors = monitoring_callbacks(cfg, root, spe, step, int(verbose))
+    plateau = [PlateauStepper()] if cfg.lr_policy == "plateau" else []
     history: dict[str, list[float]] = {}
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
@@ -162,7 +169,8 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
             plan.append((epoch, cfg.total_epochs, spe))
         for first, end, steps in plan:
             fit = model.fit(data.dataset, initial_epoch=first, epochs=end, steps_per_epoch=steps,
-                            callbacks=[NonFiniteGuard(), *monitors, checkpointer, *(callbacks or [])], verbose=0,
+                            callbacks=[NonFiniteGuard(), *monitors, *plateau, checkpointer, *(callbacks or [])],
+                            verbose=0,
                             shuffle=False)
             for key, values in fit.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
