@@ -33,7 +33,7 @@ test-browser: $(STAMP)
 
 # Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
 bench: $(STAMP)
-	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --json bench.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --models cut fastcut --json bench.json
 
 # The same, with our PyTorch implementation of the reference's training step timed in the same run
 # (PyTorch comes with the dev extra: the tests use it too).

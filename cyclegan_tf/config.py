@@ -72,8 +72,9 @@ class TrainConfig:
                       "images in train/; its defaults: --netG unet_256 --norm batch --gan-mode vanilla "
                       "--pool-size 0 --dropout), colorization (colour photos in train/ or a plain folder: the L "
                       "channel of Lab in, the colour out; pix2pix's defaults), dcgan (images from noise, one folder "
-                      "of images; --crop-size 64, --nz, --augment; `cyclegan-tf generate`).", names.MODELS,
-                      group="network")
+                      "of images; --crop-size 64, --nz, --augment; `cyclegan-tf generate`), cut / fastcut (one-sided "
+                      "unpaired translation A -> B with a patchwise contrastive loss, Park et al. 2020; trainA/ "
+                      "trainB/; the CUT repository's defaults).", names.MODELS, group="network")
     direction: str = _opt("AtoB", "pix2pix: translate the left half (A) to the right (B) of each image, or BtoA.",
                           names.DIRECTIONS, group="network")
     netG: str = _opt("resnet_9blocks", "Generator architecture: the reference's four, or resnet_<N>blocks for any N, "
@@ -99,6 +100,10 @@ class TrainConfig:
     d_sigmoid: bool = _opt(False, "End the discriminator in a sigmoid (for --gan-mode lsgan, as some tutorials do).",
                            group="network")
     nz: int = _opt(100, "DCGAN: size of the noise vector z its generator starts from.", group="network")
+    antialias: bool = _opt(False, "Anti-aliased down- and upsampling in a ResNet generator and a PatchGAN (blur "
+                           "pooling, bilinear x2; CUT's default, --no-antialias turns it off).", group="network",
+                           flags=("--antialias/--no-antialias",))
+    netF_nc: int = _opt(256, "CUT: width of the MLP heads on the generator's encoder features.", group="network")
     init_type: str = _opt("normal", "Weight initialisation.", names.INIT_TYPES,
                           group="network")
     init_gain: float = _opt(0.02, "Scale of normal/xavier/orthogonal initialisation.", group="network")
@@ -117,6 +122,16 @@ class TrainConfig:
                                  "concat(input, output).", group="network")
     cycle: str = _opt("both", "Ablation (CycleGAN): which cycle losses count: forward (A->B->A), backward "
                       "(B->A->B) or both.", names.CYCLES)
+    lambda_GAN: float = _opt(1.0, "CUT: weight of the GAN loss.")
+    lambda_NCE: float = _opt(1.0, "CUT: weight of the PatchNCE loss (fastcut: 10).")
+    nce_idt: bool = _opt(True, "CUT: the identity PatchNCE loss on domain B images too (fastcut: off).",
+                         flags=("--nce-idt/--no-nce-idt",))
+    nce_layers: str = _opt("0,4,8,12,16", "CUT: the generator's layers (the reference's module indices) whose features "
+                           "the PatchNCE loss compares.")
+    num_patches: int = _opt(256, "CUT: patches sampled per layer and image.")
+    nce_T: float = _opt(0.07, "CUT: temperature of the PatchNCE loss.")
+    flip_equivariance: bool = _opt(False, "CUT: flip the input at random and the features back (fastcut's default).",
+                                   flags=("--flip-equivariance/--no-flip-equivariance",))
     cycle_loss: str = _opt("l1", "How cycle and identity reconstructions are compared: l1 (the reference's) or l2 "
                            "(squared error, as some tutorials do).", names.CYCLE_LOSSES)
     pool_size: int = _opt(50, "Generated images kept to train the discriminators (0 = none).")
@@ -212,6 +227,18 @@ class TrainConfig:
                                 f"(--crop-size), not {size}")
             if self.nz < 1:
                 raise UserError("--nz must be at least 1")
+        if self.model in ("cut", "fastcut"):
+            if (parsed := names.generator_depth(self.netG)) is None or parsed[0] != "resnet":
+                raise UserError(f"--model {self.model} takes a ResNet generator (--netG resnet_<N>blocks), not "
+                                f"{self.netG}: its PatchNCE layers are the ResNet's")
+            parse_nce_layers(self.nce_layers, parsed[1])
+            if self.nce_idt and self.input_nc != self.output_nc:
+                raise UserError("the identity PatchNCE loss feeds B images to the generator: it needs --input-nc "
+                                "equal to --output-nc (or --no-nce-idt)")
+            if self.num_patches < 1 or self.nce_T <= 0:
+                raise UserError("--num-patches must be at least 1 and --nce-T above 0")
+        elif self.antialias and (names.generator_depth(self.netG) or ("",))[0] == "unet":
+            raise UserError("--antialias is built for ResNet generators (and PatchGANs), not a U-Net")
         if self.model == "colorization" and (self.input_nc, self.output_nc) != (1, 3):
             raise UserError("--model colorization translates grey (--input-nc 1) to colour (--output-nc 3); its "
                             "network maps the L channel of Lab to the ab channels")
@@ -324,10 +351,25 @@ def field_type(name: str) -> tuple[type, bool]:
     return hint, False
 
 
+def parse_nce_layers(text: str, n_blocks: int) -> tuple[int, ...]:
+    """CUT's `--nce-layers` ("0,4,8,12,16"): module indices of the reference's anti-aliased ResNet generator (0: the
+    padded input, 4 and 8: the downsampling convs, 12 + i: residual block i + 1), each one of its encoder's
+    (up to 11 + n_blocks); a `UserError` otherwise."""
+    try:
+        layers = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise UserError(f"--nce-layers is a comma-separated list of layer numbers, not {text!r}") from None
+    last = 11 + n_blocks
+    if not layers or any(not 0 <= layer <= last for layer in layers) or len(set(layers)) != len(layers):
+        raise UserError(f"--nce-layers {text}: distinct numbers from 0 to {last} (the encoder of a ResNet with "
+                        f"{n_blocks} blocks)")
+    return layers
+
+
 # Fields that fix the shape of the networks' weights: a resumed run may not change them.
 ARCHITECTURE_FIELDS = ("model", "netG", "netD", "n_layers_D", "ngf", "ndf", "norm", "input_nc", "output_nc",
                        "direction", "unconditional_D", "g_activation", "block_norm", "upsample", "d_first_norm",
-                       "d_last_stride", "d_sigmoid", "nz")
+                       "d_last_stride", "d_sigmoid", "nz", "antialias", "netF_nc", "nce_layers")
 DCGAN_ARCHITECTURE_FIELDS = ("crop_size",)  # a DCGAN's depth follows its image size
 
 

@@ -15,9 +15,16 @@ from cyclegan_tf.data import colorization_demo, demo, labels2photo
 # norm, the vanilla GAN, 64 px images, batch 64, no pool, a constant learning rate (the paper's 2e-4) for 100
 # epochs (few steps each on the small sets DCGANs are trained on).
 PIX2PIX = dict(netG="unet_256", norm="batch", gan_mode="vanilla", pool_size=0, dropout=True)
+CUT = dict(netG="resnet_9blocks", netD="basic", norm="instance", init_type="xavier", init_gain=0.02, antialias=True,
+           pool_size=0, gan_mode="lsgan", lambda_GAN=1.0, lambda_NCE=1.0, nce_idt=True, flip_equivariance=False,
+           n_epochs=200, n_epochs_decay=200, dropout=False)
 MODEL_PRESETS: dict[str, dict[str, Any]] = {
     "pix2pix": PIX2PIX,
     "colorization": dict(PIX2PIX, input_nc=1, output_nc=3),
+    # The CUT repository's defaults (its options and cut_model.py): xavier init, anti-aliased sampling, no pool,
+    # lsgan; CUT 200 + 200 epochs with the identity NCE loss, FastCUT 150 + 50 with lambda_NCE 10 and flips.
+    "cut": CUT,
+    "fastcut": dict(CUT, lambda_NCE=10.0, nce_idt=False, flip_equivariance=True, n_epochs=150, n_epochs_decay=50),
     "dcgan": dict(norm="batch", gan_mode="vanilla", pool_size=0, crop_size=64, n_epochs=100, n_epochs_decay=0,
                   batch_size=64),
 }

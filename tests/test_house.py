@@ -160,6 +160,6 @@ def test_presets_live_in_one_place_and_apply_in_order():
     from cyclegan_tf.presets import DATASET_PRESETS, MODEL_PRESETS
 
     assert set(DATASET_PRESETS) == {"demo", "labels2photo_demo", "colorization_demo"}
-    assert set(MODEL_PRESETS) == {"pix2pix", "colorization", "dcgan"}
+    assert set(MODEL_PRESETS) == {"pix2pix", "colorization", "dcgan", "cut", "fastcut"}
     cfg = make_config({"model": "pix2pix", "dataset": "labels2photo_demo", "ngf": 8})
     assert (cfg.norm, cfg.netG, cfg.ngf, cfg.gan_mode) == ("batch", "resnet_6blocks", 8, "vanilla")

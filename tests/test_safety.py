@@ -303,6 +303,6 @@ def test_deterministic_runs_are_identical(tmp_path, data_dir):
 def test_a_short_soak_finds_every_check_true(tmp_path):
     from cyclegan_tf.experiments.soak import soak, table
 
-    checks, delays = soak(tmp_path, kills=2, epochs=15, min_delay=8, max_delay=15, seed=1)
+    checks, delays = soak(tmp_path, kills=1, epochs=15, min_delay=8, max_delay=15, seed=1)
     print(table(checks, len(delays)))
-    assert len(delays) == 2 and all(check.ok for check in checks), table(checks, len(delays))
+    assert len(delays) == 1 and all(check.ok for check in checks), table(checks, len(delays))

@@ -10,7 +10,7 @@ known, a translation is scored exactly, pixel by pixel (`evaluation.exact`):
 - IoU: the intersection over union of the source's object mask and the output's target-style mask
   (it falls if shapes move, grow, shrink or appear).
 
-The demo score is the mean IoU over both directions, in percent.
+The demo score is the mean IoU over both directions, in percent (a one-sided model, CUT: its AtoB IoU).
 """
 
 from __future__ import annotations

@@ -272,7 +272,7 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
     if exact.colour_accuracy is not None and "AtoB" in out:
         out["AtoB"].colour_accuracy = exact.colour_accuracy
     if exact.demo is not None:
-        for direction in directions or DIRECTIONS:
+        for direction in directions or tuple(generators):
             out[direction].demo_iou = exact.demo[direction]["iou"]
             out[direction].demo_style_accuracy = exact.demo[direction]["style_accuracy"]
         out["demo_score"] = exact.demo["score"]

@@ -1,6 +1,6 @@
 """Exact scores of runs on the embedded datasets, which need no learned model to judge a translation.
 
-- `demo` (`data.demo`): the demo score, the mean over both directions of the IoU between the source's object
+- `demo` (`data.demo`): the demo score, the mean over the directions a run has of the IoU between the source's object
   mask and the output's target-style mask (and the style accuracy), in percent.
 - `labels2photo_demo` (`data.labels2photo`): the FCN-score of labels -> photo with the set's exact segmenter.
 - `colorization_demo` (`data.colorization_demo`): the colour accuracy of grey -> colour, in percent: of the
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from cyclegan_tf.choices import DIRECTIONS
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import colorization_demo, demo, labels2photo
 from cyclegan_tf.data.images import grey_of_lightness, list_images, load_image, load_pair
@@ -75,10 +76,12 @@ def demo_score(translators: dict[str, Translate], root: Path, limit: int | None 
     """
     scores: dict[str, Any] = {}
     for direction, folder, style in (("AtoB", "testA", demo.A_CLASS), ("BtoA", "testB", demo.B_CLASS)):
+        if direction not in translators:  # a one-sided model (CUT): the score is its direction's IoU
+            continue
         translate = translators[direction]
         images = [load_image(path, 3) for path in list_images(Path(root) / folder, limit)]
         scores[direction] = score_direction([(image, translate(image)) for image in images], style)
-    scores["score"] = float(np.mean([scores[d]["iou"] for d in ("AtoB", "BtoA")]))
+    scores["score"] = float(np.mean([scores[d]["iou"] for d in scores]))
     return scores
 
 
@@ -180,9 +183,9 @@ class ExactScores:
         out = []
         if self.demo:
             s = self.demo
-            out.append(f"demo score (IoU of object masks, %): {s['score']:.1f}  "
-                       f"[AtoB IoU {s['AtoB']['iou']:.1f}, style {s['AtoB']['style_accuracy']:.1f}; "
-                       f"BtoA IoU {s['BtoA']['iou']:.1f}, style {s['BtoA']['style_accuracy']:.1f}]")
+            parts = "; ".join(f"{d} IoU {s[d]['iou']:.1f}, style {s[d]['style_accuracy']:.1f}" for d in DIRECTIONS
+                              if d in s)
+            out.append(f"demo score (IoU of object masks, %): {s['score']:.1f}  [{parts}]")
         if self.fcn:
             out.append(f"FCN-score (labels -> photo): {self.fcn.line()}")
         if self.colour_accuracy is not None:
@@ -192,7 +195,7 @@ class ExactScores:
 
 def exact_scores(translators: dict[str, Translate], config: TrainConfig, root: Path,
                  dataroot: str | Path | None = None, limit: int | None = None) -> ExactScores:
-    """The exact scores a run has: the demo score for a CycleGAN on `demo`, the FCN-score of labels -> photo for a
+    """The exact scores a run has: the demo score for a run on `demo`, the FCN-score of labels -> photo for a
     run on `labels2photo_demo` that translates AtoB, the colour accuracy of a run on `colorization_demo`.
 
     Args:
@@ -203,7 +206,7 @@ def exact_scores(translators: dict[str, Translate], config: TrainConfig, root: P
         limit: score the first `limit` test images only.
     """
     scores = ExactScores()
-    if on_dataset(config, demo.NAME, dataroot) and {"AtoB", "BtoA"} <= set(translators):
+    if on_dataset(config, demo.NAME, dataroot) and translators:
         scores.demo = demo_score(translators, root, limit)
     if on_dataset(config, labels2photo.NAME, dataroot) and "AtoB" in translators:
         scores.fcn = labels2photo_score(translators["AtoB"], root, limit=limit)

@@ -57,11 +57,13 @@ class Case:
     deterministic: bool = False  # op determinism (`train --deterministic`)
     batch: int = 1  # the global batch
     workers: int = 1  # processes of a MultiWorkerMirroredStrategy cluster on 127.0.0.1 (batch // workers each)
+    model: str = "cycle_gan"  # or "cut" / "fastcut" (their presets: anti-aliased networks, NCE heads)
 
     @property
     def label(self) -> str:
         precision = "float32" if self.precision == "off" else self.precision
-        return (f"{self.net_g} {self.size}px {precision}{' XLA' if self.xla else ''}"
+        model = "" if self.model == "cycle_gan" else f"{self.model} "
+        return (f"{model}{self.net_g} {self.size}px {precision}{' XLA' if self.xla else ''}"
                 f"{' deterministic' if self.deterministic else ''}{f' batch {self.batch}' if self.batch > 1 else ''}"
                 f"{f' on {self.workers} workers' if self.workers > 1 else ''}")
 
@@ -98,19 +100,20 @@ def measure_training(case: Case) -> dict:
     import keras
     import numpy as np
 
-    from cyclegan_tf.config import TrainConfig
-    from cyclegan_tf.models.cycle_gan import build_cycle_gan
+    from cyclegan_tf.config import make_config
+    from cyclegan_tf.models.registry import build_model
     from cyclegan_tf.nn.networks import count_multiply_adds
     from cyclegan_tf.training.distribute import make_strategy
 
-    cfg = TrainConfig(dataset="bench", netG=case.net_g, ngf=case.ngf, ndf=case.ngf, mixed_precision=case.precision,
-                      crop_size=case.size, load_size=case.size, jit_compile="on" if case.xla else "off", seed=0,
-                      batch_size=case.batch, strategy="multiworker" if case.workers > 1 else "none")
+    cfg = make_config(dict(model=case.model, dataset="bench", netG=case.net_g, ngf=case.ngf, ndf=case.ngf,
+                           mixed_precision=case.precision, crop_size=case.size, load_size=case.size,
+                           jit_compile="on" if case.xla else "off", seed=0, batch_size=case.batch,
+                           strategy="multiworker" if case.workers > 1 else "none"))
     strategy = make_strategy(cfg)  # first: a cluster's collective ops must be set up before anything runs
     if case.deterministic:
         tf.config.experimental.enable_op_determinism()
     with strategy.scope():
-        model = build_cycle_gan(cfg, steps_per_epoch=1000, image_shape=(case.size, case.size))
+        model = build_model(cfg, 1000, (case.size, case.size))
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (2, case.batch, case.size, case.size, 3)).astype("float32")
     data = tf.data.Dataset.from_tensors((images[0], images[1])).repeat()
@@ -130,12 +133,14 @@ def measure_training(case: Case) -> dict:
     model.fit(data, epochs=1, steps_per_epoch=case.steps + 1, verbose=0, callbacks=[timer])
     step_seconds = (timer.ends[-1] - timer.ends[0]) / case.steps
 
-    macs_g = count_multiply_adds(model.G_AB, case.size, case.size)
-    macs_d = count_multiply_adds(model.D_A, case.size, case.size)
-    # 2 FLOPs per multiply-add, for every image of the global batch
-    step_flops = 2 * TRAINED_PASS_COST * FORWARD_PASSES_PER_STEP * (macs_g + macs_d) * case.batch
-    return {"train_step_s": step_seconds, "train_img_s": case.batch / step_seconds, "train_gflops": step_flops / 1e9,
-            "train_gflop_s": step_flops / step_seconds / 1e9, "first_call_s": first_seconds}
+    out = {"train_step_s": step_seconds, "train_img_s": case.batch / step_seconds, "first_call_s": first_seconds}
+    if case.model == "cycle_gan":  # the FLOP count is CycleGAN's step
+        macs_g = count_multiply_adds(model.G_AB, case.size, case.size)
+        macs_d = count_multiply_adds(model.D_A, case.size, case.size)
+        # 2 FLOPs per multiply-add, for every image of the global batch
+        step_flops = 2 * TRAINED_PASS_COST * FORWARD_PASSES_PER_STEP * (macs_g + macs_d) * case.batch
+        out.update(train_gflops=step_flops / 1e9, train_gflop_s=step_flops / step_seconds / 1e9)
+    return out
 
 
 def measure_inference(case: Case, repeats: int | None = None) -> dict:
@@ -156,7 +161,7 @@ def measure_inference(case: Case, repeats: int | None = None) -> dict:
 
     keras.config.set_dtype_policy(dtype_policy(case.precision))
     norm = "instance"
-    generator = define_generator(case.net_g, 3, 3, case.ngf, norm, False)
+    generator = define_generator(case.net_g, 3, 3, case.ngf, norm, False, antialias=case.model != "cycle_gan")
     run = tf.function(lambda x: generator(x, training=False), jit_compile=case.xla)
     x = tf.random.uniform((1, case.size, case.size, 3), -1, 1)
     for _ in range(2):
@@ -328,7 +333,7 @@ def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
 
 def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: int, ngf: int,
               with_torch: bool, xla: bool = False, progress=print, deterministic: bool = False,
-              cluster: bool = False) -> dict:
+              cluster: bool = False, models: tuple[str, ...] = ()) -> dict:
     """Every measurement of the table; returns the raw numbers.
 
     Args:
@@ -344,6 +349,8 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
             size and precision.
         cluster: also measure the first network at the first size and precision trained by 2 worker processes
             (MultiWorkerMirroredStrategy on 127.0.0.1) with a global batch of 2, against 1 process with batch 2.
+        models: also measure these models ("cut", "fastcut") with the first network at each size in the first
+            precision (the same rows as CycleGAN's, for the ratios).
 
     Returns:
         {"rows": one dict per configuration, "conv_peak": by precision, "pipeline": by size, "torch": by size}.
@@ -361,13 +368,18 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
             if net == nets[0]:
                 variants += [(p, True, False) for p in precisions if xla]
                 variants += [(p, False, True) for p in precisions if deterministic]
-            for precision, compiled, fixed in variants:
-                case = Case(generator_for_size(net, size), size, precision, steps, ngf, compiled, fixed)
+            cases = [Case(generator_for_size(net, size), size, precision, steps, ngf, compiled, fixed)
+                     for precision, compiled, fixed in variants]
+            if net == nets[0]:
+                cases += [Case(net, size, precisions[0], steps, ngf, model=model) for model in models]
+            for case in cases:
+                precision = case.precision
                 train = in_subprocess("train", asdict(case))
                 infer = in_subprocess("infer", asdict(case))
                 row = {**asdict(case), "label": case.label, **train, "infer_img_s": infer["infer_img_s"],
                        "train_peak_rss_mib": train["peak_rss_mib"], "infer_peak_rss_mib": infer["peak_rss_mib"]}
-                row["peak_fraction"] = row["train_gflop_s"] / results["conv_peak"][precision]["conv_peak_gflop_s"]
+                if "train_gflop_s" in row:
+                    row["peak_fraction"] = row["train_gflop_s"] / results["conv_peak"][precision]["conv_peak_gflop_s"]
                 results["rows"].append(row)
                 progress(f"{case.label}: {row['train_step_s']:.2f} s/step, {row['infer_img_s']:.2f} img/s inference")
     if cluster:
@@ -398,10 +410,11 @@ def format_table(results: dict) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in results["rows"]:
         infer = f"{row['infer_img_s']:.2f}" if "infer_img_s" in row else ""
-        cells = [row["label"], f"{row['train_step_s']:.2f}", f"{row['train_img_s']:.2f}",
-                 f"{row['train_gflop_s']:.0f}", f"{row['peak_fraction']:.0%}", infer,
+        flops = (f"{row['train_gflop_s']:.0f}", f"{row['peak_fraction']:.0%}") if "train_gflop_s" in row else ("", "")
+        cells = [row["label"], f"{row['train_step_s']:.2f}", f"{row['train_img_s']:.2f}", *flops, infer,
                  f"{max(row['train_peak_rss_mib'], row.get('infer_peak_rss_mib', 0)):.0f}"]
-        reference = torch.get(row["size"]) if row["net_g"].startswith("resnet_9") else None
+        same_network = row["net_g"].startswith("resnet_9") and row.get("model", "cycle_gan") == "cycle_gan"
+        reference = torch.get(row["size"]) if same_network else None
         if torch:
             cells += ([f"{reference['train_step_s'] / row['train_step_s']:.2f}x",
                        f"{row['infer_img_s'] / reference['infer_img_s']:.2f}x"] if reference else ["", ""])
@@ -416,6 +429,14 @@ def format_table(results: dict) -> str:
     notes += [f"input pipeline {size}px (PNG decode, resize, crop, flip; one A+B pair per step): "
               f"{v['pipeline_first_img_s']:.0f} pairs/s first pass, {v['pipeline_cached_img_s']:.0f} pairs/s cached"
               for size, v in results["pipeline"].items()]
+    for row in results["rows"]:  # CUT's speed against CycleGAN's at the same size and precision
+        if row.get("model", "cycle_gan") != "cycle_gan":
+            base = next((r for r in results["rows"] if r.get("model") == "cycle_gan" and r["size"] == row["size"]
+                         and r["precision"] == row["precision"] and r["net_g"] == row["net_g"] and not r["xla"]
+                         and not r["deterministic"] and r["batch"] == 1), None)
+            if base:
+                notes.append(f"{row['label']}: {base['train_step_s'] / row['train_step_s']:.2f}x CycleGAN's steps/s, "
+                             f"peak RSS {row['train_peak_rss_mib']:.0f} MiB against {base['train_peak_rss_mib']:.0f}")
     if "cluster_overhead" in results:
         notes.append(f"2 worker processes on 127.0.0.1 (tf.distribute, global batch 2) take "
                      f"{results['cluster_overhead']:.2f}x the step time of 1 process with batch 2 on the same cores")
@@ -455,6 +476,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also measure 2 worker processes on 127.0.0.1 (tf.distribute) against 1 process")
     parser.add_argument("--deterministic", action="store_true",
                         help="also measure the first network's training with op determinism (train --deterministic)")
+    parser.add_argument("--models", nargs="*", default=[], choices=["cut", "fastcut"],
+                        help="also measure these models with the first network, against CycleGAN")
     parser.add_argument("--json", type=Path, help="also save the raw numbers here")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -464,7 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {machine_description()}", flush=True)
     results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch, args.xla,
                         progress=lambda line: print("  " + line, flush=True), deterministic=args.deterministic,
-                        cluster=args.cluster)
+                        cluster=args.cluster, models=tuple(args.models))
     results["machine"] = machine_description()
     print()
     print(format_table(results))

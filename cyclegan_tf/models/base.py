@@ -82,8 +82,9 @@ class AdversarialModel(keras.Model):
         super().__init_subclass__(**kwargs)
         cls.NETWORKS = cls.GENERATOR_NAMES + cls.DISCRIMINATOR_NAMES  # all a checkpoint's networks
 
-    def __init__(self, **kwargs):
+    def __init__(self, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
+        self.seed = int(seed)  # of the step's stateless random draws (`step_seed`)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in self.LOSS_NAMES}
         # Training steps taken. Not the optimizers' `iterations`: under float16 loss scaling those skip
         # the steps whose gradients overflowed, and checkpoints and epochs count every step.
@@ -98,6 +99,13 @@ class AdversarialModel(keras.Model):
         A model with one generator (pix2pix) translates the run's `--direction` with it; CycleGAN overrides this.
         """
         return {config.direction: cls.GENERATOR_NAMES[0]}
+
+    def step_seed(self, stream: int) -> tf.Tensor:
+        """A seed for stateless random op `stream` of this step on this replica: (run seed, step, replica) fix what
+        a step draws, so a resumed run draws what the uninterrupted one would have, and replicas draw apart."""
+        replica = tf.distribute.get_replica_context()
+        replica_id = 0 if replica is None else tf.cast(replica.replica_id_in_sync_group, tf.int64)
+        return tf.stack([tf.constant(self.seed, tf.int64) + 1_000_003 * replica_id, self.step_counter * 64 + stream])
 
     @classmethod
     def translation_network(cls, generator: keras.Model) -> keras.Model:

@@ -37,7 +37,7 @@ def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
         output_nc=cfg.output_nc if forward else cfg.input_nc, ngf=cfg.ngf, norm=cfg.norm,
         use_dropout=cfg.dropout, init_type=cfg.init_type, init_gain=cfg.init_gain,
         name="G_AB" if forward else "G_BA", activation=cfg.g_activation, block_norm=cfg.block_norm,
-        upsample=cfg.upsample,
+        upsample=cfg.upsample, antialias=cfg.antialias,
     )
 
 
@@ -58,7 +58,8 @@ def build_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Mod
                                        name=name)
     return define_discriminator(net_d=cfg.netD, input_nc=input_nc, ndf=cfg.ndf, norm=cfg.norm, n_layers=cfg.n_layers_D,
                                 init_type=cfg.init_type, init_gain=cfg.init_gain, name=name,
-                                first_norm=cfg.d_first_norm, last_stride=cfg.d_last_stride, sigmoid=cfg.d_sigmoid)
+                                first_norm=cfg.d_first_norm, last_stride=cfg.d_last_stride, sigmoid=cfg.d_sigmoid,
+                                antialias=cfg.antialias)
 
 
 def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig, steps_per_epoch: int):

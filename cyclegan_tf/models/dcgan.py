@@ -35,10 +35,9 @@ class DCGAN(AdversarialModel):
 
     def __init__(self, G: keras.Model, D: keras.Model, gan_mode: str = "vanilla", lambda_gp: float = 10.0,
                  diffaugment: bool = False, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed=seed, **kwargs)
         self.G, self.D = G, D
         self.gan_mode, self.lambda_gp, self.diffaugment = gan_mode, lambda_gp, diffaugment
-        self.seed = int(seed)
         self.nz = int(G.input_shape[-1])
 
     @classmethod
@@ -48,18 +47,11 @@ class DCGAN(AdversarialModel):
     def call(self, z, training=False):
         return self.G(z, training=training)
 
-    def _seed(self, stream: int) -> tf.Tensor:
-        """A stateless-op seed for random draw `stream` of this step on this replica."""
-        replica = tf.distribute.get_replica_context()
-        replica_id = 0 if replica is None else tf.cast(replica.replica_id_in_sync_group, tf.int64)
-        return tf.stack([tf.constant(self.seed, tf.int64) + 1_000_003 * replica_id,
-                         self.step_counter * 8 + stream])
-
     def noise(self, batch, stream: int = 0) -> tf.Tensor:
-        return tf.random.stateless_normal([batch, self.nz], seed=self._seed(stream))
+        return tf.random.stateless_normal([batch, self.nz], seed=self.step_seed(stream))
 
     def augmented(self, images: tf.Tensor, stream: int) -> tf.Tensor:
-        return diff_augment(images, self._seed(stream)) if self.diffaugment else images
+        return diff_augment(images, self.step_seed(stream)) if self.diffaugment else images
 
     def train_step(self, real):
         g_vars = self.trainable_variables_of(self.generators)

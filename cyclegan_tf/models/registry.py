@@ -14,14 +14,16 @@ from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models.base import AdversarialModel
 from cyclegan_tf.models.colorization import Colorization, build_colorization
+from cyclegan_tf.models.cut import CUT, build_cut
 from cyclegan_tf.models.cycle_gan import CycleGAN, build_cycle_gan
 from cyclegan_tf.models.dcgan import DCGAN, build_dcgan
 from cyclegan_tf.models.pix2pix import Pix2Pix, build_pix2pix
 
 MODELS: dict[str, type[AdversarialModel]] = {"cycle_gan": CycleGAN, "pix2pix": Pix2Pix, "colorization": Colorization,
-                                             "dcgan": DCGAN}
+                                             "dcgan": DCGAN, "cut": CUT, "fastcut": CUT}
 BUILDERS: dict[str, Callable[[TrainConfig, int, tuple | None], AdversarialModel]] = {
     "cycle_gan": build_cycle_gan, "pix2pix": build_pix2pix, "colorization": build_colorization, "dcgan": build_dcgan,
+    "cut": build_cut, "fastcut": build_cut,  # FastCUT is CUT with other defaults (presets.MODEL_PRESETS)
 }
 
 

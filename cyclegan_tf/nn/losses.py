@@ -109,3 +109,37 @@ def l2(prediction: tf.Tensor, target: tf.Tensor) -> tf.Tensor:
 
 
 RECONSTRUCTION = {"l1": l1, "l2": l2}  # `--cycle-loss`, by name (`choices.CYCLE_LOSSES`)
+
+
+def l2_normalize(x: tf.Tensor) -> tf.Tensor:
+    """Each row divided by its L2 norm plus 1e-7 (CUT's `Normalize`: the epsilon is added to the norm), in float32."""
+    x = _f32(x)
+    return x / (tf.norm(x, axis=-1, keepdims=True) + 1e-7)
+
+
+def patch_nce(queries: tf.Tensor, keys: tf.Tensor, images: int | tf.Tensor, temperature: float = 0.07) -> tf.Tensor:
+    """PatchNCE (Park et al. 2020): each query patch must pick its own key patch among the keys of its image.
+
+    The reference's `PatchNCELoss` with negatives from the same image only: logits are the query's similarity to
+    its key (the positive) and to every key of its image, with its own key's slot among the negatives set to -10,
+    divided by the temperature; the loss is the cross-entropy of choosing the positive. Keys get no gradient.
+
+    Args:
+        queries: (images * P, D) L2-normalised projections of the output's patches, image by image.
+        keys: (images * P, D) those of the input's patches at the same places.
+        images: how many images the rows come from (P rows each).
+        temperature: the softmax temperature (CUT's nce_T, 0.07).
+
+    Returns:
+        float32 (images * P,): the loss of each query patch.
+    """
+    queries, keys = _f32(queries), tf.stop_gradient(_f32(keys))
+    positives = tf.reduce_sum(queries * keys, axis=-1, keepdims=True)
+    dim = tf.shape(queries)[-1]
+    per_image_q = tf.reshape(queries, [images, -1, dim])
+    per_image_k = tf.reshape(keys, [images, -1, dim])
+    negatives = tf.matmul(per_image_q, per_image_k, transpose_b=True)  # (images, P, P)
+    patches = tf.shape(negatives)[-1]
+    negatives = tf.where(tf.eye(patches, dtype=tf.bool), -10.0, negatives)
+    logits = tf.concat([positives, tf.reshape(negatives, [-1, patches])], axis=1) / temperature
+    return tf.reduce_logsumexp(logits, axis=1) - logits[:, 0]

@@ -23,7 +23,7 @@ import tensorflow as tf
 from keras import layers
 
 from cyclegan_tf import choices
-from cyclegan_tf.nn.layers import InstanceNormalization, ReflectionPadding2D
+from cyclegan_tf.nn.layers import BilinearUpsample2D, BlurPool2D, InstanceNormalization, ReflectionPadding2D
 
 
 def kernel_initializer(init_type: str = "normal", gain: float = 0.02) -> keras.initializers.Initializer:
@@ -96,7 +96,8 @@ class _Blocks:
         "bilinear") and a stride-1 conv of the same kernel (no checkerboard artifacts, the same parameters)."""
         if mode == "deconv":
             return self.conv_transpose(x, filters, kernel, crop, name=name, use_bias=use_bias, dtype=dtype)
-        x = layers.UpSampling2D(2, interpolation=mode, name=f"{name}_resize", dtype=dtype)(x)
+        resize = BilinearUpsample2D if mode == "bilinear" else lambda **kw: layers.UpSampling2D(2, **kw)
+        x = resize(name=f"{name}_resize", dtype=dtype)(x)
         if kernel % 2:  # an odd kernel: reflect-pad by its half, as the ResNet's other convs
             x = ReflectionPadding2D(kernel // 2, name=f"{name}_reflect")(x)
             return self.conv(x, filters, kernel, name=name, use_bias=use_bias, dtype=dtype)
@@ -120,7 +121,7 @@ class _Blocks:
 def resnet_generator(
     input_nc: int = 3, output_nc: int = 3, ngf: int = 64, n_blocks: int = 9, norm: str = "instance",
     use_dropout: bool = False, init_type: str = "normal", init_gain: float = 0.02, name: str = "resnet_generator",
-    activation: str = "relu", block_norm: bool = True, upsample: str = "deconv",
+    activation: str = "relu", block_norm: bool = True, upsample: str = "deconv", antialias: bool = False,
 ) -> keras.Model:
     """ResNet generator: c7s1-ngf, d2ngf, d4ngf, n_blocks x R4ngf, u2ngf, ungf, c7s1-output_nc, tanh.
 
@@ -139,6 +140,9 @@ def resnet_generator(
         activation: "relu" (the reference) or "leaky_relu" (slope 0.2) after every norm.
         block_norm: False leaves the norms out of the residual blocks (as some tutorials do).
         upsample: "deconv" (the reference's transposed convs) or "nearest" / "bilinear" (resize + 3x3 conv).
+        antialias: CUT's anti-aliased sampling: down by a stride-1 conv, norm, activation and `BlurPool2D`; up by
+            a bilinear x2 (CUT's [1, 3, 3, 1] filter, the same numbers) and a zero-padded stride-1 conv, norm,
+            activation. Same parameters; `upsample` is then unused.
 
     Returns:
         A model from (N, H, W, input_nc) in [-1, 1] to (N, H, W, output_nc) float32 in [-1, 1].
@@ -149,8 +153,10 @@ def resnet_generator(
     x = ReflectionPadding2D(3, name="stem_reflect")(inputs)
     x = b.activate(b.norm(b.conv(x, ngf, 7, name="stem_conv"), name="stem_norm"), activation, name="stem_relu")
     for i in range(2):
-        x = b.conv(x, ngf * 2 ** (i + 1), 3, stride=2, pad=1, name=f"down{i + 1}_conv")
+        x = b.conv(x, ngf * 2 ** (i + 1), 3, stride=1 if antialias else 2, pad=1, name=f"down{i + 1}_conv")
         x = b.activate(b.norm(x, name=f"down{i + 1}_norm"), activation, name=f"down{i + 1}_relu")
+        if antialias:
+            x = BlurPool2D(name=f"down{i + 1}_blur")(x)
     width = ngf * 4
     for i in range(n_blocks):
         p = f"block{i + 1}"
@@ -165,8 +171,12 @@ def resnet_generator(
         # addition would round away what the earlier blocks added.
         x = layers.Add(name=f"{p}_add", dtype="float32")([x, y])
     for i in range(2):
-        # PyTorch ConvTranspose2d(3, stride 2, padding 1, output_padding 1): crop one row/column top-left.
-        x = b.upsample(x, ngf * 2 ** (1 - i), 3, ((1, 0), (1, 0)), upsample, name=f"up{i + 1}_deconv")
+        if antialias:
+            x = BilinearUpsample2D(name=f"up{i + 1}_resize")(x)
+            x = b.conv(x, ngf * 2 ** (1 - i), 3, pad=1, name=f"up{i + 1}_conv")
+        else:
+            # PyTorch ConvTranspose2d(3, stride 2, padding 1, output_padding 1): crop one row/column top-left.
+            x = b.upsample(x, ngf * 2 ** (1 - i), 3, ((1, 0), (1, 0)), upsample, name=f"up{i + 1}_deconv")
         x = b.activate(b.norm(x, name=f"up{i + 1}_norm"), activation, name=f"up{i + 1}_relu")
     x = ReflectionPadding2D(3, name="head_reflect")(x)
     # The image-producing layer computes in float32 under mixed precision: bfloat16's step near +-1 is
@@ -241,7 +251,7 @@ def unet_generator(
 def patchgan_discriminator(
     input_nc: int = 3, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
     init_type: str = "normal", init_gain: float = 0.02, name: str = "patchgan",
-    first_norm: bool = False, last_stride: int = 1, sigmoid: bool = False,
+    first_norm: bool = False, last_stride: int = 1, sigmoid: bool = False, antialias: bool = False,
 ) -> keras.Model:
     """PatchGAN: a map of real/fake logits, each judging one patch of the input.
 
@@ -257,20 +267,26 @@ def patchgan_discriminator(
         first_norm: a norm after the first conv too (the reference has none there).
         last_stride: 2 makes the last of the `n_layers` convs strided too (a map half as wide; the reference: 1).
         sigmoid: end in a sigmoid (scores in (0, 1), for LSGAN as some tutorials do) instead of logits.
+        antialias: CUT's anti-aliased PatchGAN: each stride-2 conv becomes a stride-1 conv, (norm,) leaky ReLU and
+            `BlurPool2D`; the same parameters.
 
     Returns:
         A model from (N, H, W, input_nc) to float32 logits (N, h, w, 1) (scores with `sigmoid`).
     """
     b = _Blocks(norm, init_type, init_gain)
+
+    def strided(x, filters, stride, n, norm_here):
+        x = b.conv(x, filters, 4, stride=1 if antialias else stride, pad=1, name=f"conv{n}",
+                   use_bias=True if n == 0 else None)
+        if norm_here:
+            x = b.norm(x, name=f"norm{n}")
+        x = layers.LeakyReLU(0.2, name=f"lrelu{n}")(x)
+        return BlurPool2D(name=f"blur{n}")(x) if antialias and stride == 2 else x
+
     inputs = keras.Input((None, None, input_nc), name="image")
-    x = b.conv(inputs, ndf, 4, stride=2, pad=1, name="conv0", use_bias=True)
-    if first_norm:
-        x = b.norm(x, name="norm0")
-    x = layers.LeakyReLU(0.2, name="lrelu0")(x)
+    x = strided(inputs, ndf, 2, 0, first_norm)
     for n in range(1, n_layers + 1):
-        stride = 2 if n < n_layers else last_stride
-        x = b.conv(x, ndf * min(2**n, 8), 4, stride=stride, pad=1, name=f"conv{n}")
-        x = layers.LeakyReLU(0.2, name=f"lrelu{n}")(b.norm(x, name=f"norm{n}"))
+        x = strided(x, ndf * min(2**n, 8), 2 if n < n_layers else last_stride, n, True)
     x = b.conv(x, 1, 4, stride=1, pad=1, name="logits", use_bias=True)
     outputs = layers.Activation("sigmoid" if sigmoid else "linear", dtype="float32", name="float32")(x)
     return keras.Model(inputs, outputs, name=name)
@@ -300,6 +316,64 @@ def pixel_discriminator(
     x = layers.LeakyReLU(0.2, name="lrelu1")(b.norm(b.conv(x, ndf * 2, 1, name="conv1"), name="norm1"))
     x = b.conv(x, 1, 1, name="logits")
     outputs = layers.Activation("sigmoid" if sigmoid else "linear", dtype="float32", name="float32")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def resnet_module_names(n_blocks: int, antialias: bool = True) -> list[str]:
+    """Our layer names for the modules of the reference's ResNet generator (its nn.Sequential, index by index), as
+    CUT's `--nce-layers` numbers them; up to the last residual block (the encoder)."""
+    stem = ["stem_reflect", "stem_conv", "stem_norm", "stem_relu"]
+    down = [f"down{i}_{part}" for i in (1, 2) for part in ("conv", "norm", "relu", *(("blur",) if antialias else ()))]
+    return stem + down + [f"block{i + 1}_add" for i in range(n_blocks)]
+
+
+def encoder_features(generator: keras.Model, modules: tuple[int, ...], antialias: bool = True) -> keras.Model:
+    """A model from the generator's input to the outputs of its reference modules `modules` (CUT's `nce_layers`),
+    sharing the generator's layers.
+
+    Where the reference's module is a norm that an in-place ReLU follows, the ReLU has overwritten what it
+    returns, so the ReLU's output is taken.
+
+    Args:
+        generator: a ResNet generator (`resnet_generator`).
+        modules: indices into `resnet_module_names`.
+        antialias: whether the generator was built with anti-aliased sampling (it numbers the modules).
+
+    Returns:
+        A model giving one feature map per index, in order.
+    """
+    n_blocks = sum(1 for layer in generator.layers if layer.name.endswith("_add"))
+    names = resnet_module_names(n_blocks, antialias)
+    outputs = []
+    for index in modules:
+        name = names[index]
+        if name.endswith("_norm"):
+            name = name[: -len("norm")] + "relu"
+        outputs.append(generator.get_layer(name).output)
+    return keras.Model(generator.inputs, outputs, name=f"{generator.name}_encoder")
+
+
+def patch_heads(channels: list[int], nc: int = 256, init_type: str = "xavier", init_gain: float = 0.02,
+                name: str = "F") -> keras.Model:
+    """CUT's projection heads (its `PatchSampleF` with MLPs): per feature layer, Dense(nc), ReLU, Dense(nc) on the
+    sampled patches' features. The L2 normalisation is the loss's (`losses.patch_nce`).
+
+    Args:
+        channels: the channels of each feature layer (560,384 parameters for CUT's [3, 128, 256, 256, 256] at nc 256).
+        nc: the heads' width.
+        init_type: the kernels' initialisation (CUT's: xavier, gain 0.02; biases 0).
+        init_gain: its gain.
+        name: the model's name.
+
+    Returns:
+        A model from a list of (P, channels[j]) patch features to a list of (P, nc) projections.
+    """
+    inputs = [keras.Input((c,), name=f"layer{j}") for j, c in enumerate(channels)]
+    outputs = []
+    for j, x in enumerate(inputs):
+        dense = dict(kernel_initializer=kernel_initializer(init_type, init_gain), bias_initializer="zeros")
+        x = layers.Dense(nc, activation="relu", name=f"mlp{j}_dense1", **dense)(x)
+        outputs.append(layers.Dense(nc, name=f"mlp{j}_dense2", dtype="float32", **dense)(x))
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -386,7 +460,8 @@ def dcgan_discriminator(
 DISCRIMINATORS: dict[str, Callable[..., keras.Model]] = {
     "basic": lambda n_layers=3, **kw: patchgan_discriminator(n_layers=3, **kw),  # n_layers: fixed at 3
     "n_layers": lambda n_layers=3, **kw: patchgan_discriminator(n_layers=n_layers, **kw),
-    "pixel": lambda n_layers=3, first_norm=False, last_stride=1, **kw: pixel_discriminator(**kw),
+    # the pixel discriminator has no strided or stacked layers: those options do not apply to it
+    "pixel": lambda n_layers=3, first_norm=False, last_stride=1, antialias=False, **kw: pixel_discriminator(**kw),
 }
 
 
@@ -404,7 +479,7 @@ def min_input_size(net_g: str) -> int:
 def define_generator(
     net_g: str, input_nc: int, output_nc: int, ngf: int, norm: str, use_dropout: bool,
     init_type: str = "normal", init_gain: float = 0.02, name: str = "generator", activation: str = "relu",
-    block_norm: bool = True, upsample: str = "deconv",
+    block_norm: bool = True, upsample: str = "deconv", antialias: bool = False,
 ) -> keras.Model:
     """A generator by its reference name (`--netG`), its variables scoped by `name`.
 
@@ -422,6 +497,7 @@ def define_generator(
         activation: "relu" (the reference's) or "leaky_relu".
         block_norm: norms inside a ResNet's residual blocks (the reference's) or none there.
         upsample: "deconv" (the reference's) or "nearest" / "bilinear" (resize + conv).
+        antialias: CUT's anti-aliased down- and upsampling (ResNet generators; a U-Net refuses it).
 
     Returns:
         The generator, output float32 in [-1, 1].
@@ -435,14 +511,16 @@ def define_generator(
                   block_norm=block_norm, upsample=upsample)
     with keras.name_scope(name):
         if family == "resnet":
-            return resnet_generator(n_blocks=depth, **kwargs)
+            return resnet_generator(n_blocks=depth, antialias=antialias, **kwargs)
+        if antialias:
+            raise ValueError("anti-aliased sampling is built for ResNet generators only")
         return unet_generator(num_downs=depth, **kwargs)
 
 
 def define_discriminator(
     net_d: str, input_nc: int, ndf: int, norm: str, n_layers: int = 3,
     init_type: str = "normal", init_gain: float = 0.02, name: str = "discriminator",
-    first_norm: bool = False, last_stride: int = 1, sigmoid: bool = False,
+    first_norm: bool = False, last_stride: int = 1, sigmoid: bool = False, antialias: bool = False,
 ) -> keras.Model:
     """A discriminator by its reference name (`--netD`): basic (= n_layers 3), n_layers, pixel.
 
@@ -458,6 +536,7 @@ def define_discriminator(
         first_norm: a PatchGAN's norm after its first conv too.
         last_stride: 2: a PatchGAN's last strided layer count includes the `n_layers`-th conv.
         sigmoid: end in a sigmoid instead of logits.
+        antialias: a PatchGAN's strided convs anti-aliased as CUT's.
 
     Returns:
         The discriminator, output float32 logits (scores in (0, 1) with `sigmoid`).
@@ -467,7 +546,7 @@ def define_discriminator(
     with keras.name_scope(name):
         return DISCRIMINATORS[net_d](input_nc=input_nc, ndf=ndf, norm=norm, n_layers=n_layers, init_type=init_type,
                                      init_gain=init_gain, name=name, first_norm=first_norm,
-                                     last_stride=last_stride, sigmoid=sigmoid)
+                                     last_stride=last_stride, sigmoid=sigmoid, antialias=antialias)
 
 
 def min_discriminator_size(net_d: str, n_layers: int = 3, last_stride: int = 1) -> int:
