@@ -172,9 +172,6 @@ def test_fastcut_flips_and_trains_without_the_identity_loss(tmp_path, data_dir):
     assert (cfg.lambda_NCE, cfg.nce_idt, cfg.flip_equivariance) == (10.0, False, True)
     result = train(cfg, verbose=0)
     assert result.history["NCE_Y"] == [0.0] and result.history["NCE"][0] > 0
-    resumed = train(make_config({"name": cfg.name, "checkpoints_dir": cfg.checkpoints_dir, "continue_train": True,
-                                 "n_epochs": 2}), verbose=0)
-    assert (result.step, resumed.step) == (8, 16)
     # a flip of the input flips the queries back. Layer 0 (the reflect-padded image) is flip-equivariant, so with
     # it an identity generator's NCE is the same flipped or not
     model = build_model(config(tmp_path, data_dir, "flip", model="fastcut", nce_layers="0"), 1, None)
