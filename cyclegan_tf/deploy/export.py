@@ -24,7 +24,7 @@ from cyclegan_tf.choices import EXPORT_FORMATS, GENERATIVE, QUANTIZE_MODES
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import sha256_of, write_text_atomic
 from cyclegan_tf.inference.graph import ImageGenerator, ImageTranslator, image_translator
-from cyclegan_tf.inference.sampler import noise, sampler_of
+from cyclegan_tf.inference.sampler import noise, noise_generator
 from cyclegan_tf.inference.translator import load_generators
 from cyclegan_tf.models.registry import run_directions, translating_directions
 from cyclegan_tf.runs.checkpoints import Checkpoint
@@ -82,7 +82,7 @@ def run_calibration_images(config, direction: str | None = None, limit: int = 50
 
 def generation_model(checkpoint: Checkpoint, raw: bool = False) -> ImageGenerator:
     """The whole generation of a DCGAN run's open checkpoint: float32 noise (N, nz) in, uint8 images out."""
-    return ImageGenerator(sampler_of(checkpoint).model.generator, raw=raw)
+    return ImageGenerator(noise_generator(checkpoint), raw=raw)
 
 
 def _litert_options(quantize: str, calibration: list[np.ndarray] | None, raw: bool) -> dict:

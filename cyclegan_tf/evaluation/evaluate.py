@@ -223,13 +223,17 @@ def score_generation(sampler: Sampler, config: TrainConfig, root: Path, extracto
     """
     folder = single_folder(root, "train")
     max_images = max_images or config.max_dataset_size  # the images it was trained on
-    reals = [fit_square(image, config.crop_size) for image in load_split(folder, config.output_nc, max_images)]
-    metrics = DirectionMetrics(GENERATED, len(reals), "train")
-    if extractor is not None:
-        real_features = extractor.of_real_images((f"{folder} {config.crop_size} px", max_images), lambda: reals)
-        fake_features = extractor(list(sampler.sample(len(reals), seed)))
-        metrics.fid = fid(fake_features, real_features)
-        metrics.kid, metrics.kid_std = kid(fake_features, real_features)
+
+    def reals() -> list[np.ndarray]:  # decoded only when their features are not cached (every evaluation of a run)
+        return [fit_square(image, config.crop_size) for image in load_split(folder, config.output_nc, max_images)]
+
+    if extractor is None:
+        return DirectionMetrics(GENERATED, len(reals()), "train")
+    real_features = extractor.of_real_images((f"{folder} {config.crop_size} px", max_images), reals)
+    metrics = DirectionMetrics(GENERATED, len(real_features), "train")
+    fake_features = extractor(list(sampler.sample(len(real_features), seed)))
+    metrics.fid = fid(fake_features, real_features)
+    metrics.kid, metrics.kid_std = kid(fake_features, real_features)
     return metrics
 
 

@@ -68,13 +68,18 @@ def load_sampler(run: Path | str, epoch: int | None = None) -> Sampler:
 
 def sampler_of(checkpoint: checkpoints.Checkpoint) -> Sampler:
     """The `Sampler` of an open checkpoint of a DCGAN run; another model's is a `UserError`."""
+    return Sampler(noise_generator(checkpoint))
+
+
+def noise_generator(checkpoint: checkpoints.Checkpoint) -> keras.Model:
+    """The generator of an open checkpoint of a DCGAN run, with its weights; another model's is a `UserError`."""
     config = checkpoint.config
     if config.model not in GENERATIVE:
         raise UserError(f"run {config.name} is a {config.model} run: it translates images (cyclegan-tf translate); "
                         f"only a {' or '.join(GENERATIVE)} run generates from noise")
     generator = build_generator(config)
     checkpoint.restore({"G": generator})
-    return Sampler(generator)
+    return generator
 
 
 def grid_of(images: np.ndarray, columns: int | None = None) -> np.ndarray:
