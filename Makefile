@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-browser lint bench bench-torch bench-deploy bench-augment soak clean
+.PHONY: install demo test test-browser lint bench bench-torch profile bench-deploy bench-augment soak clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): setup.cfg pyproject.toml
@@ -22,8 +22,10 @@ demo: $(STAMP)
 	$(BIN)/cyclegan-tf translate "$${CYCLEGAN_TF_DATA:-$${XDG_CACHE_HOME:-$$HOME/.cache}/cyclegan-tf/datasets}/demo/testA" \
 		--name demo --output checkpoints/demo/translated/AtoB
 
+# On two pytest-xdist workers: most tests are single-threaded Python and tracing, so two cores halve the wall time
+# (the tests of the shared demo run go to one worker: tests/conftest.py).
 test: $(STAMP)
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -n 2 --dist loadgroup tests
 
 # The server's web page in a headless Chromium from Debian's packages (installed here if missing; not part of test).
 test-browser: $(STAMP)
@@ -33,12 +35,18 @@ test-browser: $(STAMP)
 
 # Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
 bench: $(STAMP)
-	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --models cut fastcut --json bench.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --models cut fastcut --translate --json bench.json
 
-# The same, with our PyTorch implementation of the reference's training step timed in the same run
+# The reference's configuration (ResNet-9, 128 and 256 px, float32 and bf16) against our PyTorch implementation of
+# its training step, eager float32 and bf16 autocast, in the same run; and translate of a folder
 # (PyTorch comes with the dev extra: the tests use it too).
 bench-torch: $(STAMP)
-	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --torch --json bench-torch.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --nets resnet_9blocks --torch --translate --json bench-torch.json
+
+# Where a training step's time goes: the TensorFlow profiler's per-op times (256 px ResNet-9, float32 and bf16).
+profile: $(STAMP)
+	$(BIN)/python -m cyclegan_tf.experiments.profile --precision off --json profile-off.json
+	$(BIN)/python -m cyclegan_tf.experiments.profile --precision bf16 --json profile-bf16.json
 
 # Tiles (PSNR against whole, peak memory at 4096 px) and the server's requests/s, with the demo's run (make demo).
 bench-deploy: $(STAMP)

@@ -9,13 +9,18 @@ implementations do the same work.
 The networks are built with the reference's module structure, so their state dicts have the reference's
 keys: the `.pth` import tests (tests/test_torch_import.py) build every architecture here.
 
+With `--precision bf16` the step runs as PyTorch's mixed precision does on a CPU: the forward passes and losses
+under `torch.autocast("cpu", dtype=torch.bfloat16)` (convolutions in bfloat16, weights and their gradients in
+float32), the backward passes and Adam outside it; inference under the same autocast.
+
 Prints one JSON line: seconds per training step, inference images/s, peak RSS.
-Usage: python benchmarks/torch_reference.py --size 256 --steps 8
+Usage: python benchmarks/torch_reference.py --size 256 --steps 8 [--precision bf16]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 import resource
@@ -211,25 +216,30 @@ class CycleGANStep:
     def discriminator_loss(self, D: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * (self.gan(D(real), True) + self.gan(D(fake.detach()), False))
 
-    def __call__(self, real_A: torch.Tensor, real_B: torch.Tensor) -> None:
-        fake_B = self.G_A(real_A)
-        rec_A = self.G_B(fake_B)
-        fake_A = self.G_B(real_B)
-        rec_B = self.G_A(fake_A)
-        for D in (self.D_A, self.D_B):
-            D.requires_grad_(False)
-        self.opt_G.zero_grad()
-        lam, idt = 10.0, 0.5
-        loss_G = (self.gan(self.D_A(fake_B), True) + self.gan(self.D_B(fake_A), True)
-                  + lam * self.l1(rec_A, real_A) + lam * self.l1(rec_B, real_B)
-                  + lam * idt * self.l1(self.G_A(real_B), real_B) + lam * idt * self.l1(self.G_B(real_A), real_A))
+    def __call__(self, real_A: torch.Tensor, real_B: torch.Tensor, autocast=contextlib.nullcontext) -> None:
+        """One step; `autocast`: a context for the forward passes and losses (mixed precision), or none."""
+        with autocast():
+            fake_B = self.G_A(real_A)
+            rec_A = self.G_B(fake_B)
+            fake_A = self.G_B(real_B)
+            rec_B = self.G_A(fake_A)
+            for D in (self.D_A, self.D_B):
+                D.requires_grad_(False)
+            self.opt_G.zero_grad()
+            lam, idt = 10.0, 0.5
+            loss_G = (self.gan(self.D_A(fake_B), True) + self.gan(self.D_B(fake_A), True)
+                      + lam * self.l1(rec_A, real_A) + lam * self.l1(rec_B, real_B)
+                      + lam * idt * self.l1(self.G_A(real_B), real_B) + lam * idt * self.l1(self.G_B(real_A), real_A))
         loss_G.backward()
         self.opt_G.step()
         for D in (self.D_A, self.D_B):
             D.requires_grad_(True)
         self.opt_D.zero_grad()
-        self.discriminator_loss(self.D_A, real_B, self.pool_B.query(fake_B)).backward()
-        self.discriminator_loss(self.D_B, real_A, self.pool_A.query(fake_A)).backward()
+        pairs = ((self.D_A, real_B, self.pool_B.query(fake_B)), (self.D_B, real_A, self.pool_A.query(fake_A)))
+        for D, real, fake in pairs:
+            with autocast():
+                loss_D = self.discriminator_loss(D, real, fake)
+            loss_D.backward()
         self.opt_D.step()
 
 
@@ -242,7 +252,14 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--steps", type=int, default=8)
     parser.add_argument("--ngf", type=int, default=64)
+    parser.add_argument("--precision", choices=["off", "bf16"], default="off",
+                        help="off: float32; bf16: torch.autocast on the CPU in bfloat16")
     args = parser.parse_args()
+    if args.precision == "bf16":
+        def autocast():
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+    else:
+        autocast = contextlib.nullcontext
     torch.manual_seed(0)
     random.seed(0)
     step = CycleGANStep(args.ngf)
@@ -251,14 +268,14 @@ def main() -> None:
         assert got == REFERENCE_PARAMETERS, f"parameter counts {got} differ from the reference's"
     real_A, real_B = (torch.rand(1, 3, args.size, args.size) * 2 - 1 for _ in range(2))
     for _ in range(2):
-        step(real_A, real_B)
+        step(real_A, real_B, autocast)
     started = time.perf_counter()
     for _ in range(args.steps):
-        step(real_A, real_B)
+        step(real_A, real_B, autocast)
     step_seconds = (time.perf_counter() - started) / args.steps
 
     step.G_A.eval()
-    with torch.no_grad():
+    with torch.no_grad(), autocast():
         for _ in range(2):
             step.G_A(real_A)
         started = time.perf_counter()
@@ -267,7 +284,8 @@ def main() -> None:
             step.G_A(real_A)
         infer_seconds = (time.perf_counter() - started) / repeats
     print(json.dumps({
-        "size": args.size, "train_step_s": step_seconds, "infer_img_s": 1.0 / infer_seconds,
+        "size": args.size, "precision": args.precision, "train_step_s": step_seconds,
+        "infer_img_s": 1.0 / infer_seconds,
         "torch_version": torch.__version__.split("+")[0], "threads": torch.get_num_threads(),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))

@@ -14,6 +14,14 @@ import pytest  # noqa: E402
 DEMO_TEST_EPOCHS = 2
 
 
+def pytest_collection_modifyitems(config, items):
+    """`make test` runs the suite on two pytest-xdist workers (`--dist loadgroup`): the tests of the shared
+    demo run go to one worker, so that it is trained once, and the others are spread over both."""
+    for item in items:
+        if {"demo_run", "demo_score"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.xdist_group("demo_run"))
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("datasets")

@@ -105,6 +105,19 @@ print("ok")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
+def test_the_modules_that_register_keras_objects_import_first():
+    # Importing Keras registers our Keras objects (cyclegan_tf.__init__), which must not need the module that
+    # is itself being imported: each of these as a fresh process's first import (side by side, for time).
+    import cyclegan_tf
+
+    names = [*cyclegan_tf._KERAS_OBJECTS, "cyclegan_tf.nn.networks"]
+    processes = [subprocess.Popen([sys.executable, "-c", f"import {name}; print('ok')"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for name in names]
+    for name, process in zip(names, processes, strict=True):
+        out, err = process.communicate()
+        assert process.returncode == 0 and out.strip() == "ok", (name, err[-1500:])
+
+
 def test_the_top_level_api_loads_what_is_used():
     import cyclegan_tf
 

@@ -106,19 +106,30 @@ def test_bench_runs_end_to_end_at_a_tiny_size(tmp_path):
     assert results["pipeline"]["32"]["pipeline_cached_img_s"] > 0
 
 
-def test_bench_table_states_the_ratio_to_pytorch():
+def test_bench_table_states_the_ratio_to_pytorch_at_the_same_precision():
     from cyclegan_tf.experiments.bench import format_table
 
-    row = dict(label="resnet_9blocks 256px float32", net_g="resnet_9blocks", size=256, train_step_s=2.0,
-               train_img_s=0.5, train_gflop_s=900.0, peak_fraction=0.5, infer_img_s=3.0, train_peak_rss_mib=3000.0,
-               infer_peak_rss_mib=900.0)
-    results = {"rows": [row], "conv_peak": {"off": {"conv_peak_gflop_s": 1800.0}},
-               "pipeline": {}, "torch": {256: {"train_step_s": 7.0, "infer_img_s": 1.5, "torch_version": "2.13.0",
-                                               "peak_rss_mib": 2000.0}}}
-    table = format_table(results)
-    ours = next(line for line in table.splitlines() if line.startswith("| resnet_9blocks"))
-    assert "| 3.50x | 2.00x |" in ours  # 7.0 / 2.0 s per step; 3.0 / 1.5 images per second
-    assert "| 3000 |" in ours and "1800 GFLOP/s" in table
+    def row(precision, seconds, images_per_second):
+        name = "float32" if precision == "off" else precision
+        return dict(label=f"resnet_9blocks 256px {name}", net_g="resnet_9blocks", size=256, precision=precision,
+                    train_step_s=seconds, train_img_s=1 / seconds, train_gflop_s=900.0, peak_fraction=0.5,
+                    infer_img_s=images_per_second, train_peak_rss_mib=3000.0, infer_peak_rss_mib=900.0)
+
+    def torch_numbers(seconds, images_per_second):
+        return {"train_step_s": seconds, "infer_img_s": images_per_second, "torch_version": "2.13.0",
+                "peak_rss_mib": 2000.0}
+
+    results = {"rows": [row("off", 2.0, 3.0), row("bf16", 1.0, 6.0)],
+               "conv_peak": {"off": {"conv_peak_gflop_s": 1800.0}}, "pipeline": {},
+               # as the JSON file has them: sizes as strings
+               "torch": {"off": {"256": torch_numbers(7.0, 1.5)}, "bf16": {"256": torch_numbers(4.0, 2.0)}}}
+    lines = format_table(results).splitlines()
+    float32 = next(line for line in lines if line.startswith("| resnet_9blocks 256px float32"))
+    bf16 = next(line for line in lines if line.startswith("| resnet_9blocks 256px bf16"))
+    assert "| 3.50x | 2.00x |" in float32  # 7.0 / 2.0 s per step; 3.0 / 1.5 images per second
+    assert "| 4.00x | 3.00x |" in bf16  # against PyTorch's bf16 autocast, not its float32
+    assert "| 3000 |" in float32 and "1800 GFLOP/s" in "\n".join(lines)
+    assert sum(line.startswith("| PyTorch 2.13.0 reference") for line in lines) == 2
 
 
 def test_bench_table_shows_the_cluster_rows_and_overhead():

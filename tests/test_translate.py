@@ -75,3 +75,34 @@ def test_same_names_from_two_folders_are_both_kept(translator, tmp_path):
         Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / folder / "img.png")
     outs = translate_files(translator, [tmp_path / "x" / "img.png", tmp_path / "y" / "img.png"], tmp_path / "o")
     assert [p.name for p in outs] == ["img.png", "img_2.png"]
+
+
+def test_a_folder_translated_in_batches_equals_one_image_at_a_time(tmp_path):
+    """Same-size images go through the generator together, while threads decode and write: each output is what
+    the image gets alone, in order, named as before; each size is one batch per `batch_size` images."""
+    from cyclegan_tf.inference.translator import Translator
+    from cyclegan_tf.nn.networks import define_generator
+
+    translator = Translator(define_generator("resnet_6blocks", 3, 3, 8, "instance", False), "resnet_6blocks")
+    rng = np.random.default_rng(0)
+    shapes = [(32, 32), (24, 40), (32, 32), (24, 40), (32, 32), (17, 9), (32, 32)]
+    paths = []
+    for i, shape in enumerate(shapes):
+        paths.append(tmp_path / "in" / f"{i}.png")
+        paths[-1].parent.mkdir(exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (*shape, 3), np.uint8)).save(paths[-1])
+    calls = []
+    batch = translator.batch
+    translator.batch = lambda images: calls.append(images.shape) or batch(images)
+    serial = translate_files(translator, paths, tmp_path / "serial", workers=0, batch_size=1)
+    assert len(calls) == len(shapes)
+    calls.clear()
+    done = []
+    batched = translate_files(translator, paths, tmp_path / "batched", workers=2, batch_size=3,
+                              on_image=done.append)
+    assert done == paths and [p.name for p in batched] == [p.name for p in serial]
+    # 4 images of 32x32 in batches of 3 and 1; 2 of 24x40; 1 of 17x9
+    assert sorted(calls) == sorted([(3, 32, 32, 3), (1, 32, 32, 3), (2, 24, 40, 3), (1, 17, 9, 3)])
+    for one, together in zip(serial, batched, strict=True):
+        a, b = (np.asarray(Image.open(p), np.int16) for p in (one, together))
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1

@@ -40,10 +40,13 @@ from cyclegan_tf.startup import import_tensorflow_quietly
                    "from the whole image, overlaps blended): for images too large for memory.")
 @click.option("--tile-overlap", "--tile_overlap", "tile_overlap", type=click.IntRange(min=0), default=64,
               show_default=True, help="Pixels shared by neighbouring tiles.")
+@click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(min=1),
+              help="Images of one size translated together (decoding and writing overlap the translation) "
+                   "[default: 8 with a GPU, 1 on a CPU].")
 @STRICT_FILES
 @MAX_PIXELS
 def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, direction, training_mode, output, grid,
-              tile, tile_overlap, strict, max_pixels) -> None:
+              tile, tile_overlap, batch_size, strict, max_pixels) -> None:
     """Translate images of any size with a trained generator; writes PNGs of the same size.
 
     INPUT is an image file, a folder (all its images) or a glob pattern in quotes. An unreadable file is
@@ -54,6 +57,7 @@ def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, dire
       cyclegan-tf translate photo.jpg --name apple2orange
       cyclegan-tf translate horse.jpg --pretrained horse2zebra      # the reference's model, downloaded once
       cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --output out/
+      cyclegan-tf translate photos/ --name apple2orange --batch-size 16     # a GPU: same-size images together
       cyclegan-tf translate "shots/*.png" --name apple2orange --direction BtoA --epoch 100
       cyclegan-tf translate in.png --checkpoint checkpoints/demo/checkpoints/epoch_008
       cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --grid -o compare/
@@ -69,6 +73,6 @@ def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, dire
     skipped = Skipped()
     with click.progressbar(length=len(paths), label="translating", file=sys.stderr) as bar:
         written = translate_files(translator, paths, Path(output), on_image=lambda _: bar.update(1), grid=grid,
-                                  skipped=skipped, strict=strict, max_pixels=max_pixels)
+                                  skipped=skipped, strict=strict, max_pixels=max_pixels, batch_size=batch_size)
     click.echo(f"wrote {len(written)} image(s) to {output}")
     finish_batch(skipped)

@@ -261,6 +261,25 @@ class Skipped:
         return f"{len(self.files):,} of {len(self.seen):,} files skipped: {shown}{more}"
 
 
+def attempt(read: Callable[[Path], T], path: Path) -> tuple[T | None, str]:
+    """(`read(path)`, "") or, if it fails, (None, why: one line without the path). Safe to run on many threads."""
+    try:
+        return read(path), ""
+    except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
+        reason = str(error) if isinstance(error, ImageTooLarge) else f"{type(error).__name__}: {error}"
+        return None, reason.removeprefix(f"{path}: ")
+
+
+def record(path: Path, reason: str, skipped: Skipped, strict: bool = False) -> None:
+    """Note that a job tried `path` and, when `reason` says why it could not read it, skip it (or, `strict`,
+    stop with a `UserError`)."""
+    skipped.seen.add(Path(path))
+    if reason:
+        if strict:
+            raise UserError(f"cannot read image {path}: {reason} (--strict)")
+        skipped.add(path, reason)
+
+
 def read_each(paths: Iterable[Path], read: Callable[[Path], T], skipped: Skipped, strict: bool = False) -> list[T]:
     """`read(path)` of every path, leaving out (and recording in `skipped`) those that cannot be read.
 
@@ -275,13 +294,8 @@ def read_each(paths: Iterable[Path], read: Callable[[Path], T], skipped: Skipped
     """
     out = []
     for path in paths:
-        skipped.seen.add(Path(path))
-        try:
-            out.append(read(path))
-        except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
-            reason = str(error) if isinstance(error, ImageTooLarge) else f"{type(error).__name__}: {error}"
-            reason = reason.removeprefix(f"{path}: ")
-            if strict:
-                raise UserError(f"cannot read image {path}: {reason} (--strict)") from None
-            skipped.add(path, reason)
+        value, reason = attempt(read, path)
+        record(path, reason, skipped, strict)
+        if not reason:
+            out.append(value)
     return out

@@ -27,6 +27,7 @@ from cyclegan_tf.inference.graph import ImageGenerator, ImageTranslator, image_t
 from cyclegan_tf.inference.sampler import noise, noise_generator
 from cyclegan_tf.inference.translator import load_generators
 from cyclegan_tf.models.registry import run_directions, translating_directions
+from cyclegan_tf.nn.layers import portable_ops
 from cyclegan_tf.runs.checkpoints import Checkpoint
 
 SUFFIX = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "litert": ".tflite"}
@@ -146,15 +147,17 @@ def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction
     if SUFFIX[fmt] and output.suffix != SUFFIX[fmt]:
         output = output.with_name(output.name + SUFFIX[fmt])
     output.parent.mkdir(parents=True, exist_ok=True)
-    if fmt == "keras":
+    if fmt == "keras":  # the layers themselves: they pick their kernels where they are loaded
         model.save(output)
-    elif fmt == "savedmodel":
-        model.export(str(output), format="tf_saved_model", input_signature=[spec], verbose=False)
-    elif fmt == "onnx":
-        model.export(str(output), format="onnx", input_signature=[spec], verbose=False)
-    else:
-        model.export(str(output), format="litert", input_signature=[spec], verbose=False,
-                     **_litert_options(quantize, calibration, raw))
+    else:  # a traced graph: of ops that TF Serving, TF.js, ONNX and LiteRT converters all take
+        with portable_ops():
+            if fmt == "savedmodel":
+                model.export(str(output), format="tf_saved_model", input_signature=[spec], verbose=False)
+            elif fmt == "onnx":
+                model.export(str(output), format="onnx", input_signature=[spec], verbose=False)
+            else:
+                model.export(str(output), format="litert", input_signature=[spec], verbose=False,
+                             **_litert_options(quantize, calibration, raw))
     info = ExportInfo(fmt, direction, what, model_channels, output_channels, sizes or model.multiple,
                       sizes or model.min_size, str(config.run_dir), str(checkpoint.path), int(checkpoint.state["step"]),
                       int(checkpoint.state["epoch"]), quantize, sha256_of(output))

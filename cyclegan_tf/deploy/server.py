@@ -109,8 +109,8 @@ class Batcher:
                     break
             groups = defaultdict(list)
             for job in jobs:
-                groups[job.direction, job.image.shape].append(job)
-            for (direction, _), group in groups.items():
+                groups[job.direction].append(job)
+            for direction, group in groups.items():
                 try:
                     outputs = await loop.run_in_executor(None, self._run, direction, [j.image for j in group])
                 except Exception as error:  # noqa: BLE001 - every waiting request gets the failure
@@ -123,11 +123,8 @@ class Batcher:
                         job.future.set_result(output)
 
     def _run(self, direction: str, images: list[np.ndarray]) -> list[np.ndarray]:
-        self.batches += 1
-        translator = self.translators[direction]
-        if translator.tile and max(images[0].shape[:2]) > translator.tile:
-            return [translator(image) for image in images]  # in tiles, one image at a time
-        return list(translator.batch(np.stack(images)))
+        self.batches += len({image.shape for image in images})  # `many` runs each size as one batch
+        return self.translators[direction].many(images, self.limits.max_batch)
 
 
 def make_app(translators: dict[str, Translator], limits: ServerLimits | None = None, title: str = "cyclegan-tf"):

@@ -94,15 +94,17 @@ def _quiet_tensorflow():
     return tf
 
 
-def measure_training(case: Case) -> dict:
-    """Steps per second of the real `train_step` through `fit`, after tracing and two warm-up steps."""
+def training_setup(case: Case):
+    """The model of `case`, compiled as `train` compiles it, and an endless dataset of one random (A, B) batch.
+
+    Returns:
+        (model, dataset): `model.fit(dataset, steps_per_epoch=n)` runs n real training steps.
+    """
     tf = _quiet_tensorflow()
-    import keras
     import numpy as np
 
     from cyclegan_tf.config import make_config
     from cyclegan_tf.models.registry import build_model
-    from cyclegan_tf.nn.networks import count_multiply_adds
     from cyclegan_tf.training.distribute import make_strategy
 
     cfg = make_config(dict(model=case.model, dataset="bench", netG=case.net_g, ngf=case.ngf, ndf=case.ngf,
@@ -116,7 +118,16 @@ def measure_training(case: Case) -> dict:
         model = build_model(cfg, 1000, (case.size, case.size))
     rng = np.random.default_rng(0)
     images = rng.uniform(-1, 1, (2, case.batch, case.size, case.size, 3)).astype("float32")
-    data = tf.data.Dataset.from_tensors((images[0], images[1])).repeat()
+    return model, tf.data.Dataset.from_tensors((images[0], images[1])).repeat()
+
+
+def measure_training(case: Case) -> dict:
+    """Steps per second of the real `train_step` through `fit`, after tracing and two warm-up steps."""
+    import keras
+
+    from cyclegan_tf.nn.networks import count_multiply_adds
+
+    model, data = training_setup(case)
 
     class StepTimes(keras.callbacks.Callback):
         def __init__(self):
@@ -143,6 +154,24 @@ def measure_training(case: Case) -> dict:
     return out
 
 
+def inference_setup(case: Case):
+    """One generator of `case` (instance norm, random weights) under `tf.function`, and a random batch-1 image.
+
+    Returns:
+        (run, x): `run(x)` is one forward pass.
+    """
+    tf = _quiet_tensorflow()
+    import keras
+
+    from cyclegan_tf.models.precision import dtype_policy
+    from cyclegan_tf.nn.networks import define_generator
+
+    keras.config.set_dtype_policy(dtype_policy(case.precision))
+    generator = define_generator(case.net_g, 3, 3, case.ngf, "instance", False, antialias=case.model != "cycle_gan")
+    run = tf.function(lambda x: generator(x, training=False), jit_compile=case.xla)
+    return run, tf.random.uniform((1, case.size, case.size, 3), -1, 1)
+
+
 def measure_inference(case: Case, repeats: int | None = None) -> dict:
     """Images per second of one generator's forward pass, batch 1.
 
@@ -153,17 +182,7 @@ def measure_inference(case: Case, repeats: int | None = None) -> dict:
     Returns:
         {"infer_s": seconds per image, "infer_img_s": images per second}.
     """
-    tf = _quiet_tensorflow()
-    import keras
-
-    from cyclegan_tf.models.precision import dtype_policy
-    from cyclegan_tf.nn.networks import define_generator
-
-    keras.config.set_dtype_policy(dtype_policy(case.precision))
-    norm = "instance"
-    generator = define_generator(case.net_g, 3, 3, case.ngf, norm, False, antialias=case.model != "cycle_gan")
-    run = tf.function(lambda x: generator(x, training=False), jit_compile=case.xla)
-    x = tf.random.uniform((1, case.size, case.size, 3), -1, 1)
+    run, x = inference_setup(case)
     for _ in range(2):
         run(x).numpy()
     repeats = repeats or max(3, case.steps)
@@ -240,6 +259,55 @@ def measure_pipeline(size: int, images: int = 60, batches: int = 200) -> dict:
     return {"pipeline_first_img_s": first, "pipeline_cached_img_s": cached}
 
 
+# The sizes of `measure_translate`'s folder: a folder of photos has a few sizes, in both orientations.
+TRANSLATE_SHAPES = ((256, 256), (192, 256), (256, 192), (240, 320), (320, 240))
+
+
+def measure_translate(images: int = 100, ngf: int = 64, precision: str = "off", batch_size: int = 8) -> dict:
+    """Images per second of `translate` of a folder: `images` PNGs of the sizes in `TRANSLATE_SHAPES`, in turn,
+    with a ResNet-9 of random weights; one image after the other (decode, translate, encode, write) against the
+    overlapped, batched `translate_files`.
+
+    Returns:
+        {"translate_serial_img_s", "translate_img_s", "translate_speedup", "translate_max_difference": the largest
+         difference in grey levels between the two paths' outputs}.
+    """
+    _quiet_tensorflow()
+    import keras
+    import numpy as np
+    from PIL import Image
+
+    from cyclegan_tf.inference.translator import Translator, translate_files
+    from cyclegan_tf.models.precision import dtype_policy
+    from cyclegan_tf.nn.networks import define_generator
+
+    keras.config.set_dtype_policy(dtype_policy(precision))
+    translator = Translator(define_generator("resnet_9blocks", 3, 3, ngf, "instance", False), "resnet_9blocks")
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as root:
+        paths = []
+        for i in range(images):
+            height, width = TRANSLATE_SHAPES[i % len(TRANSLATE_SHAPES)]
+            coarse = rng.uniform(0, 255, (height // 16, width // 16, 3)).astype("uint8")  # smooth, like a photo
+            picture = Image.fromarray(coarse).resize((width, height), Image.BILINEAR)
+            paths.append(Path(root, f"in/{i:03d}.png"))
+            paths[-1].parent.mkdir(exist_ok=True)
+            picture.save(paths[-1])
+        translate_files(translator, paths[:len(TRANSLATE_SHAPES)], Path(root, "warm"), workers=0)  # trace once
+        seconds = {}
+        for label, options in (("serial", dict(workers=0, batch_size=1)),
+                               ("batched", dict(workers=2, batch_size=batch_size))):
+            started = time.perf_counter()
+            translate_files(translator, paths, Path(root, label), **options)
+            seconds[label] = time.perf_counter() - started
+        # a batch may sum a convolution in another order than one image alone: a grey level at most
+        difference = max(int(np.abs(np.asarray(Image.open(Path(root, "serial", p.name)), "int16")
+                                    - np.asarray(Image.open(Path(root, "batched", p.name)), "int16")).max())
+                         for p in paths)
+    return {"translate_serial_img_s": images / seconds["serial"], "translate_img_s": images / seconds["batched"],
+            "translate_speedup": seconds["serial"] / seconds["batched"], "translate_max_difference": difference}
+
+
 def run_one(kind: str, spec: dict) -> dict:
     """Run one measurement in this process (the child side of `in_subprocess`).
 
@@ -258,6 +326,8 @@ def run_one(kind: str, spec: dict) -> dict:
         result = measure_conv_peak(**spec)
     elif kind == "pipeline":
         result = measure_pipeline(**spec)
+    elif kind == "translate":
+        result = measure_translate(**spec)
     else:
         raise ValueError(kind)
     result["peak_rss_mib"] = peak_rss_mib()
@@ -310,30 +380,34 @@ def in_cluster(case: Case, python: str = sys.executable) -> dict:
     return json.loads(outputs[0][0].strip().splitlines()[-1])
 
 
-def run_torch(sizes: list[int], steps: int, ngf: int) -> dict[int, dict]:
-    """The PyTorch reference step at each size, in its own process (needs `torch` in this Python).
+def run_torch(sizes: list[int], steps: int, ngf: int, precisions: list[str]) -> dict[str, dict[int, dict]]:
+    """The PyTorch reference step at each size and precision, each in its own process (needs `torch`).
 
     Args:
         sizes: image sides to measure, in pixels.
         steps: timed training steps at each size.
         ngf: the width of the networks (ngf = ndf).
+        precisions: "off" (float32) and/or "bf16" (torch.autocast); others (fp16: a GPU's) are left out.
 
     Returns:
-        {size: the reference script's numbers (train_step_s, infer_img_s, peak_rss_mib, torch_version)}.
+        {precision: {size: the reference script's numbers (train_step_s, infer_img_s, peak_rss_mib,
+         torch_version)}}.
     """
-    results = {}
-    for size in sizes:
-        command = [sys.executable, str(TORCH_SCRIPT), "--size", str(size), "--steps", str(steps), "--ngf", str(ngf)]
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"PyTorch reference failed:\n{done.stderr[-3000:]}")
-        results[size] = json.loads(done.stdout.strip().splitlines()[-1])
+    results: dict[str, dict[int, dict]] = {}
+    for precision in (p for p in precisions if p in ("off", "bf16")):
+        for size in sizes:
+            command = [sys.executable, str(TORCH_SCRIPT), "--size", str(size), "--steps", str(steps), "--ngf",
+                       str(ngf), "--precision", precision]
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"PyTorch reference failed:\n{done.stderr[-3000:]}")
+            results.setdefault(precision, {})[size] = json.loads(done.stdout.strip().splitlines()[-1])
     return results
 
 
 def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: int, ngf: int,
               with_torch: bool, xla: bool = False, progress=print, deterministic: bool = False,
-              cluster: bool = False, models: tuple[str, ...] = ()) -> dict:
+              cluster: bool = False, models: tuple[str, ...] = (), translate: bool = False) -> dict:
     """Every measurement of the table; returns the raw numbers.
 
     Args:
@@ -351,9 +425,12 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
             (MultiWorkerMirroredStrategy on 127.0.0.1) with a global batch of 2, against 1 process with batch 2.
         models: also measure these models ("cut", "fastcut") with the first network at each size in the first
             precision (the same rows as CycleGAN's, for the ratios).
+        translate: also measure `translate` of a folder of 100 images of mixed sizes (`measure_translate`), one by
+            one against batched and overlapped, in the first precision.
 
     Returns:
-        {"rows": one dict per configuration, "conv_peak": by precision, "pipeline": by size, "torch": by size}.
+        {"rows": one dict per configuration, "conv_peak": by precision, "pipeline": by size,
+         "torch": by precision and size, "translate": `measure_translate`'s numbers}.
     """
     results: dict = {"rows": [], "conv_peak": {}, "pipeline": {}, "torch": {}}
     for precision in precisions:
@@ -394,15 +471,26 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
         results["cluster_overhead"] = results["rows"][-1]["train_step_s"] / results["rows"][-2]["train_step_s"]
         progress(f"2 workers x batch 1 / 1 process x batch 2: {results['cluster_overhead']:.2f}x the step time")
     if with_torch:
-        results["torch"] = run_torch(sizes, steps, ngf)
-        for size, numbers in results["torch"].items():
-            progress(f"PyTorch reference {size}px: {numbers['train_step_s']:.2f} s/step")
+        results["torch"] = run_torch(sizes, steps, ngf, precisions)
+        for precision, by_size in results["torch"].items():
+            for size, numbers in by_size.items():
+                progress(f"PyTorch reference {size}px {precision}: {numbers['train_step_s']:.2f} s/step, "
+                         f"{numbers['infer_img_s']:.2f} img/s inference")
+    if translate:
+        results["translate"] = in_subprocess("translate", {"ngf": ngf, "precision": precisions[0]})
+        progress(f"translate of a folder: {results['translate']['translate_serial_img_s']:.2f} img/s one by one, "
+                 f"{results['translate']['translate_img_s']:.2f} img/s batched and overlapped")
     return results
 
 
 def format_table(results: dict) -> str:
-    """The Markdown table of `run_bench`'s numbers (with ratios to PyTorch where it ran)."""
+    """The Markdown table of `run_bench`'s numbers, with ratios to PyTorch at the same precision where it ran."""
     torch = results.get("torch") or {}
+
+    def reference_of(row: dict) -> dict | None:  # PyTorch's numbers at the row's size and precision (JSON: str keys)
+        by_size = torch.get(row.get("precision", "off")) or {}
+        return by_size.get(row["size"]) or by_size.get(str(row["size"]))
+
     head = ["configuration", "train s/step", "train img/s", "GFLOP/s", "of conv peak", "infer img/s",
             "peak RSS MiB"]
     if torch:
@@ -414,16 +502,18 @@ def format_table(results: dict) -> str:
         cells = [row["label"], f"{row['train_step_s']:.2f}", f"{row['train_img_s']:.2f}", *flops, infer,
                  f"{max(row['train_peak_rss_mib'], row.get('infer_peak_rss_mib', 0)):.0f}"]
         same_network = row["net_g"].startswith("resnet_9") and row.get("model", "cycle_gan") == "cycle_gan"
-        reference = torch.get(row["size"]) if same_network else None
+        reference = reference_of(row) if same_network and row.get("batch", 1) == 1 else None
         if torch:
             cells += ([f"{reference['train_step_s'] / row['train_step_s']:.2f}x",
                        f"{row['infer_img_s'] / reference['infer_img_s']:.2f}x"] if reference else ["", ""])
         lines.append("| " + " | ".join(cells) + " |")
-    for size, numbers in torch.items():
-        cells = [f"PyTorch {numbers['torch_version']} reference, resnet_9blocks {size}px float32",
-                 f"{numbers['train_step_s']:.2f}", f"{1 / numbers['train_step_s']:.2f}", "", "",
-                 f"{numbers['infer_img_s']:.2f}", f"{numbers['peak_rss_mib']:.0f}", "1.00x", "1.00x"]
-        lines.append("| " + " | ".join(cells) + " |")
+    for precision, by_size in torch.items():
+        for size, numbers in by_size.items():
+            name = "float32 eager" if precision == "off" else f"{precision} autocast"
+            cells = [f"PyTorch {numbers['torch_version']} reference, resnet_9blocks {size}px {name}",
+                     f"{numbers['train_step_s']:.2f}", f"{1 / numbers['train_step_s']:.2f}", "", "",
+                     f"{numbers['infer_img_s']:.2f}", f"{numbers['peak_rss_mib']:.0f}", "1.00x", "1.00x"]
+            lines.append("| " + " | ".join(cells) + " |")
     notes = [f"conv peak ({precision}): {values['conv_peak_gflop_s']:.0f} GFLOP/s (3x3 conv, 256 -> 256 channels, "
              "128x128, batch 1)" for precision, values in results["conv_peak"].items()]
     notes += [f"input pipeline {size}px (PNG decode, resize, crop, flip; one A+B pair per step): "
@@ -437,6 +527,12 @@ def format_table(results: dict) -> str:
             if base:
                 notes.append(f"{row['label']}: {base['train_step_s'] / row['train_step_s']:.2f}x CycleGAN's steps/s, "
                              f"peak RSS {row['train_peak_rss_mib']:.0f} MiB against {base['train_peak_rss_mib']:.0f}")
+    if "translate" in results:
+        t = results["translate"]
+        notes.append(f"translate of a folder (100 PNGs of 5 sizes around 256 px, ResNet-9): "
+                     f"{t['translate_serial_img_s']:.2f} img/s one image after the other, {t['translate_img_s']:.2f} "
+                     f"img/s batched by size with decoding and writing overlapped ({t['translate_speedup']:.2f}x; "
+                     f"outputs within {t['translate_max_difference']} grey level(s))")
     if "cluster_overhead" in results:
         notes.append(f"2 worker processes on 127.0.0.1 (tf.distribute, global batch 2) take "
                      f"{results['cluster_overhead']:.2f}x the step time of 1 process with batch 2 on the same cores")
@@ -478,6 +574,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also measure the first network's training with op determinism (train --deterministic)")
     parser.add_argument("--models", nargs="*", default=[], choices=["cut", "fastcut"],
                         help="also measure these models with the first network, against CycleGAN")
+    parser.add_argument("--translate", action="store_true",
+                        help="also measure translate of a folder of 100 images, one by one against batched")
     parser.add_argument("--json", type=Path, help="also save the raw numbers here")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -487,7 +585,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {machine_description()}", flush=True)
     results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch, args.xla,
                         progress=lambda line: print("  " + line, flush=True), deterministic=args.deterministic,
-                        cluster=args.cluster, models=tuple(args.models))
+                        cluster=args.cluster, models=tuple(args.models), translate=args.translate)
     results["machine"] = machine_description()
     print()
     print(format_table(results))

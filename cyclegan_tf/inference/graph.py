@@ -14,10 +14,6 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-# the module, not its names: this module registers a Keras class when Keras is first imported, which may happen
-# while nn.networks itself is being imported
-from cyclegan_tf.nn import networks
-
 
 def reflect_indices(size, before, after):
     """Indices of `size` positions reflected periodically, `before` extra positions before and `after` after."""
@@ -100,6 +96,10 @@ class ImageTranslator(keras.Model):
 def image_translator(generator: keras.Model, net_g: str, raw: bool = False, training: bool = False
                      ) -> ImageTranslator:
     """The whole translation of a generator of architecture `net_g` (its size multiple and smallest size)."""
+    # Imported here: this module registers a Keras class as soon as Keras is first imported, which may happen
+    # while nn.networks or nn.layers is itself being imported (a first `import cyclegan_tf.nn.layers`).
+    from cyclegan_tf.nn import networks
+
     return ImageTranslator(generator, networks.size_multiple(net_g), networks.min_input_size(net_g), raw=raw,
                            training=training)
 
