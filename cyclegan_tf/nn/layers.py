@@ -166,8 +166,11 @@ class BilinearUpsample2D(keras.layers.Layer):
 
     def call(self, inputs):
         shape = ops.shape(inputs)
-        # tf.image.resize's bilinear is the half-pixel one; it takes a size known only when the graph runs
-        return tf.cast(tf.image.resize(inputs, [2 * shape[1], 2 * shape[2]], method="bilinear"), inputs.dtype)
+        # tf.image.resize's bilinear is the half-pixel one; it takes a size known only when the graph runs. It
+        # computes in float32 whatever it is given: given float32 (and its gradient float32), so that XLA does not
+        # meet a bfloat16 image with float32 gradients in ResizeBilinearGrad (an XLA error under --mixed-precision)
+        resized = tf.image.resize(tf.cast(inputs, "float32"), [2 * shape[1], 2 * shape[2]], method="bilinear")
+        return tf.cast(resized, inputs.dtype)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
