@@ -196,3 +196,15 @@ def test_cut_options_are_checked_in_one_line(tmp_path, data_dir):
     assert out.exit_code == 1 and "--nce-layers" in out.output and "Traceback" not in out.output
     fast = make_config({"model": "fastcut", "dataset": "horse2zebra"})  # no dataset preset: the CUT repository's
     assert (fast.n_epochs, fast.n_epochs_decay, fast.init_type, fast.antialias) == (150, 50, "xavier", True)
+
+
+def test_xla_is_left_off_for_cut_unless_asked():
+    # XLA aborts the process on CUT's step (README, Known bug): `auto` (XLA on with a GPU) must not pick it
+    from cyclegan_tf.config import make_config
+    from cyclegan_tf.models.builders import jit_setting
+
+    def setting(model, jit):
+        return jit_setting(make_config(dict(model=model, dataset="bench", jit_compile=jit)))
+
+    assert [setting("cut", "auto"), setting("fastcut", "auto"), setting("cut", "on"), setting("cycle_gan", "auto"),
+            setting("cycle_gan", "off")] == [False, False, True, "auto", False]

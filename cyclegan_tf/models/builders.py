@@ -62,6 +62,16 @@ def build_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Mod
                                 antialias=cfg.antialias)
 
 
+def jit_setting(cfg: TrainConfig) -> bool | str:
+    """What `--jit-compile` asks of Keras' `compile`: True, False or "auto" (XLA with a GPU, not on a CPU).
+
+    XLA aborts the process on CUT's step (a failed check in its dynamic-dimension inference, seen on a CPU in
+    float32 and bf16), so `auto` leaves it off for CUT and FastCUT; `--jit-compile on` still asks for it.
+    """
+    jit = {"auto": "auto", "on": True, "off": False}[cfg.jit_compile]
+    return False if jit == "auto" and cfg.model in ("cut", "fastcut") else jit
+
+
 def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig, steps_per_epoch: int):
     """Compile with one Adam per player (lr, beta1, linear decay as the reference), loss scaling under fp16.
 
@@ -91,7 +101,6 @@ def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig,
             return keras.optimizers.LossScaleOptimizer(optimizer, name=f"{player}_loss_scale")
         return optimizer
 
-    jit = {"auto": "auto", "on": True, "off": False}[cfg.jit_compile]
-    model.compile(g_optimizer=adam("g"), d_optimizer=adam("d"), jit_compile=jit,
+    model.compile(g_optimizer=adam("g"), d_optimizer=adam("d"), jit_compile=jit_setting(cfg),
                   steps_per_execution=cfg.steps_per_execution)
     return model
