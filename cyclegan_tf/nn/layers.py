@@ -50,7 +50,7 @@ _PORTABLE = contextvars.ContextVar("portable_ops", default=False)
 @contextlib.contextmanager
 def portable_ops():
     """Within it, layers build graphs of ops every converter takes (`InstanceNormalization` without the fused
-    batch-norm kernel): for exports to ONNX and LiteRT."""
+    batch-norm kernel): for exported graphs (SavedModel, ONNX, LiteRT)."""
     token = _PORTABLE.set(True)
     try:
         yield
@@ -72,7 +72,7 @@ class InstanceNormalization(keras.layers.Layer):
     It runs TensorFlow's fused batch-norm kernel in training mode on each image, which over one image is
     instance norm: one op forward and one backward (oneDNN on CPUs, cuDNN on GPUs) instead of a dozen
     element-wise passes, with float32 statistics of bfloat16/float16 inputs and no casts: forward + backward
-    2-3.5x faster on a CPU. Under `portable_ops()` (export to ONNX and LiteRT, whose converters do not take that
+    2-3.5x faster on a CPU. Under `portable_ops()` (exported graphs: ONNX and LiteRT converters do not take that
     kernel in training mode) it is built from plain reductions; the two agree within 2e-5.
 
     Args:
