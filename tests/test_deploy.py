@@ -241,7 +241,11 @@ def test_twenty_concurrent_requests_are_batched_and_all_correct(server, demo_run
         answers = list(pool.map(lambda image: post(f"{url}/translate", png(image)), inputs))
     for image, (status, body, _) in zip(inputs, answers, strict=True):
         assert status == 200
-        assert np.array_equal(np.asarray(Image.open(io.BytesIO(body))), translate(image))
+        # A batch of several images runs other kernels than a batch of one (oneDNN blocks the batch axis
+        # differently per CPU), so the float32 outputs differ by rounding, and a value that falls within that of
+        # a half level rounds to the next grey level: 1 level, not 0 (seen with oneDNN's AVX2 kernels).
+        got = np.asarray(Image.open(io.BytesIO(body))).astype(int)
+        assert np.abs(got - translate(image).astype(int)).max() <= 1
     assert app.state.batcher.batches - before < 20  # some requests shared a batch
 
 

@@ -27,8 +27,9 @@ from cyclegan_tf.training.trainer import train
 
 from .test_evaluate import tiny_extractor
 
-# The short run below (3 epochs of 300 pairs at 64 px, ngf = ndf = 16, seed 0) reached a per-pixel FCN accuracy
-# of 0.82 where its untrained generator gets 0.40 (measured); the test asks for a gain of 0.3 at least.
+# The short run below (3 epochs of 150 pairs at 64 px, ngf = ndf = 16, seed 0) reached a per-pixel FCN accuracy
+# of 0.77 where its untrained generator gets 0.40 (measured; 0.82 with 300 pairs); the test asks for a gain of 0.3
+# at least.
 MARGIN = 0.3
 RED, BLUE, GREY = (255, 0, 0), (0, 0, 255), (90, 90, 90)
 
@@ -172,11 +173,12 @@ def test_pix2pix_defaults_sit_under_the_dataset_preset_and_the_users_options(tmp
 
 @pytest.fixture(scope="module")
 def pix2pix_run(tmp_path_factory, data_dir):
-    """pix2pix (L1 + cGAN) on the paired demo set with its preset: 3 epochs of 300 pairs, evaluated after the
+    """pix2pix (L1 + cGAN) on the paired demo set with its preset: 3 epochs of 150 pairs, evaluated after the
     last one with a small random feature extractor."""
     runs = tmp_path_factory.mktemp("runs")
     cfg = make_config(dict(model="pix2pix", dataset=labels2photo.NAME, data_dir=str(data_dir), name="p2p",
                            checkpoints_dir=str(runs), n_epochs=2, n_epochs_decay=1, save_epoch_freq=1, eval_freq=3,
+                           max_dataset_size=150,
                            feature_extractor=str(tiny_extractor(runs / "tiny.keras"))))
     return cfg, train(cfg, verbose=0)
 
@@ -190,7 +192,7 @@ def trained_fcn(pix2pix_run):
 
 def test_short_pix2pix_training_beats_an_untrained_generator(pix2pix_run, trained_fcn, data_dir):
     cfg, result = pix2pix_run
-    assert result.step == 900 and result.epoch == 3
+    assert result.step == 450 and result.epoch == 3
     keras.utils.set_random_seed(0)
     untrained = Translator(build_generator(cfg, "AtoB"), cfg.netG)
     before = exact.labels2photo_score(untrained, data_dir / labels2photo.NAME)
@@ -207,7 +209,7 @@ def test_pix2pix_checkpoints_restore_the_step_and_resume(pix2pix_run):
     cfg, result = pix2pix_run
     latest = checkpoints.latest_checkpoint(cfg.run_dir)
     assert checkpoints.read_state(latest)["groups"] == ["G_AB", "D", "g_optimizer", "d_optimizer", "step_counter"]
-    fresh = build_model(cfg, 300, None)
+    fresh = build_model(cfg, 150, None)
     checkpoints.restore(latest, checkpoints.parts_of(fresh, checkpoints.all_groups(fresh)))
     assert int(fresh.step_counter.numpy()) == result.step
     assert int(fresh.g_optimizer.iterations.numpy()) == result.step
@@ -258,7 +260,7 @@ def test_a_pix2pix_run_is_watched_like_a_cyclegan_run(pix2pix_run, data_dir, tra
     # --eval-freq 3: one evaluation, after the last epoch, of the same networks the trainer scored
     with open(run / "eval_log.csv", newline="") as f:
         (row,) = list(csv.DictReader(f))
-    assert (row["epoch"], row["step"]) == ("3", "900")
+    assert (row["epoch"], row["step"]) == ("3", "450")
     assert float(row["fcn_pixel_accuracy_AtoB"]) == pytest.approx(trained_fcn.pixel_accuracy, abs=1e-6)
     assert float(row["fcn_class_iou_AtoB"]) == pytest.approx(trained_fcn.class_iou, abs=1e-6)
     pairs = exact.test_pairs(data_dir / labels2photo.NAME)

@@ -80,7 +80,7 @@ def test_a_killed_writer_leaves_no_stale_lock(tmp_path):
 # --- readers while a trainer writes -----------------------------------------------------------------------
 
 def test_readers_never_fail_while_a_trainer_rotates_checkpoints(tmp_path, data_dir):
-    options = small(tmp_path, data_dir, save_latest_freq=1, n_epochs=8, n_epochs_decay=0)
+    options = small(tmp_path, data_dir, save_latest_freq=1, n_epochs=4, n_epochs_decay=0)
     command = [sys.executable, "-m", "cyclegan_tf.cli", "train", "--quiet",
                *[f"--{k.replace('_', '-')}={v}" for k, v in options.items()]]
     trainer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

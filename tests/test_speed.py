@@ -59,6 +59,15 @@ def test_dtype_policy_choices():
         dtype_policy("int8")
 
 
+def test_native_bfloat16_needs_the_cpu_flag_and_onednn_allowed_to_use_it():
+    bf16_cpu, avx2_cpu = "flags : fpu avx2 avx512f avx512_bf16\n", "flags : fpu avx2 fma\n"
+    assert cpu_has_native_bfloat16(bf16_cpu, {}) and not cpu_has_native_bfloat16(avx2_cpu, {})
+    # oneDNN capped below AVX512_CORE_BF16 (how an AVX-512 machine runs the AVX2 machines' kernels)
+    assert not cpu_has_native_bfloat16(bf16_cpu, {"ONEDNN_MAX_CPU_ISA": "avx2"})
+    assert not cpu_has_native_bfloat16(bf16_cpu, {"DNNL_MAX_CPU_ISA": "AVX512_CORE"})
+    assert cpu_has_native_bfloat16(bf16_cpu, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"})
+
+
 def test_flop_counter_against_a_hand_count():
     # PatchGAN n_layers 1 on 32x32, ndf 4, 3 channels in:
     # conv0 4x4 s2 (pad 1): 16x16 out, 16*16*16*3*4; conv1 4x4 s1: 15x15, 15*15*16*4*8; logits: 14x14, 14*14*16*8*1

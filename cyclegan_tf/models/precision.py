@@ -7,6 +7,7 @@ and losses and the image pools are float32 too.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import keras
@@ -14,14 +15,29 @@ import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
 
+# oneDNN's instruction sets below AVX512_CORE_BF16: capped at one of these (`ONEDNN_MAX_CPU_ISA`), oneDNN has no
+# bfloat16 kernels and TensorFlow's bfloat16 convolutions fail.
+_ISAS_WITHOUT_BF16 = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
 
-def cpu_has_native_bfloat16() -> bool:
-    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX); without it oneDNN emulates it."""
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
+
+def cpu_has_native_bfloat16(cpuinfo: str | None = None, environ: dict[str, str] | None = None) -> bool:
+    """Whether this CPU computes bfloat16 in hardware (AVX512-BF16 or AMX) and oneDNN may use it.
+
+    Args:
+        cpuinfo: the text of /proc/cpuinfo (read when None).
+        environ: the environment (os.environ when None): `ONEDNN_MAX_CPU_ISA` (or its old name
+            `DNNL_MAX_CPU_ISA`) below AVX512_CORE_BF16 keeps oneDNN off the hardware's bfloat16.
+    """
+    environ = os.environ if environ is None else environ
+    cap = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "").strip().upper()
+    if cap in _ISAS_WITHOUT_BF16:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    if cpuinfo is None:
+        try:
+            cpuinfo = open("/proc/cpuinfo").read()
+        except OSError:
+            return False
+    return "avx512_bf16" in cpuinfo or "amx_bf16" in cpuinfo
 
 
 def dtype_policy(mixed_precision: str) -> str:
