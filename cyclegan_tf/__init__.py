@@ -1,4 +1,5 @@
-"""cyclegan-tf: CycleGAN and pix2pix image-to-image translation in Keras 3 / TensorFlow 2.
+"""cyclegan-tf: image-to-image translation (CycleGAN, CUT/FastCUT, pix2pix, colorization) and image
+generation (DCGAN) in Keras 3 / TensorFlow 2.
 
 The Python API, without importing TensorFlow until one of these is used:
 
@@ -44,8 +45,16 @@ _KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.nn.color", "cyclegan_tf.
                   "cyclegan_tf.inference.graph")
 
 
+# the names whose modules import no TensorFlow
+_TF_FREE = {"TrainConfig", "make_config", "UserError"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _API:
+        if name not in _TF_FREE:  # TensorFlow's start-up lines (CUDA, oneDNN) are not the user's business
+            from cyclegan_tf.startup import import_tensorflow_quietly
+
+            import_tensorflow_quietly()
         return getattr(importlib.import_module(_API[name]), name)
     raise AttributeError(f"module 'cyclegan_tf' has no attribute {name!r}")
 

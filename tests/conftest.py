@@ -8,7 +8,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import pytest  # noqa: E402
+import pytest
 
 # Trained for DEMO_TEST_EPOCHS epochs of 200 steps; test_train asserts it reaches DEMO_TEST_SCORE.
 DEMO_TEST_EPOCHS = 2

@@ -1,5 +1,6 @@
 """The command line: help documents every option; a user's mistake is one line and an exit code."""
 
+import os
 import subprocess
 import sys
 
@@ -103,6 +104,16 @@ def test_real_process_prints_one_line_and_no_tensorflow_noise(args, code):
     else:  # click's usage hint, then the error
         assert lines[0].startswith("Usage:") and len(lines) == 3, done.stderr
     assert lines[-1].startswith("Error:") and "Traceback" not in done.stderr
+
+
+def test_the_python_api_imports_tensorflow_without_its_start_up_lines():
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import tensorflow; tensorflow.config.list_physical_devices('GPU')"
+    noisy = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert noisy.returncode == 0 and noisy.stderr.strip()  # what TensorFlow itself writes on this machine
+    code = "from cyclegan_tf import load_translator; import tensorflow; assert load_translator"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
 
 
 def test_options_arrive_with_their_field_types():

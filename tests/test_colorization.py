@@ -57,7 +57,7 @@ def test_the_network_maps_lightness_to_ab_and_the_translation_keeps_lightness(co
     target = np.asarray(Image.open(sorted((resolve_dataroot(cfg) / "test").iterdir())[0]).convert("RGB"))
     grey = grey_of_lightness(target)
     colour = load_translator(result.run_dir)(grey)
-    lightness = lambda image: normalize_lab(rgb_to_lab(image[None].astype(np.float32) / 127.5 - 1))[0]  # noqa: E731
+    lightness = lambda image: normalize_lab(rgb_to_lab(image[None].astype(np.float32) / 127.5 - 1))[0]
     # out-of-gamut clipping may move L a little; on the ground and the shapes it stays within 2 L units
     assert np.median(np.abs(np.asarray(lightness(colour)) - np.asarray(lightness(target)))) * 50 < 2
 

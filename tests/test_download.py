@@ -34,7 +34,7 @@ class ServerState:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - the name http.server calls
+    def do_GET(self):  # the name http.server calls
         state: ServerState = self.server.state
         state.requests.append((self.path, self.headers.get("Range")))
         data = state.files.get(self.path)

@@ -36,7 +36,7 @@ def reference_fid(x, y):
 def reference_mmd2(x, y):
     """Unbiased MMD^2 with the cubic polynomial kernel, pair by pair."""
     d, m, n = x.shape[1], len(x), len(y)
-    k = lambda a, b: (a @ b / d + 1) ** 3  # noqa: E731
+    k = lambda a, b: (a @ b / d + 1) ** 3
     xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
     yy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
     xy = sum(k(x[i], y[j]) for i in range(m) for j in range(n)) / (m * n)

@@ -18,7 +18,7 @@ def tiny_config(**overrides):
 
 def test_linear_decay_is_the_reference_schedule():
     schedule = LinearDecay(2e-4, steps_per_epoch=10, n_epochs=100, n_epochs_decay=100)
-    rate = lambda epoch: float(schedule((epoch - 1) * 10 + 3))  # noqa: E731 - a step inside 1-based `epoch`
+    rate = lambda epoch: float(schedule((epoch - 1) * 10 + 3))  # a step inside 1-based `epoch`
     assert rate(1) == rate(100) == pytest.approx(2e-4)
     assert rate(101) == pytest.approx(2e-4 * (1 - 1 / 101))
     assert rate(150) == pytest.approx(2e-4 * (1 - 50 / 101))

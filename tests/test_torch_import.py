@@ -28,7 +28,7 @@ from cyclegan_tf.nn.networks import define_discriminator, define_generator
 from tests.test_download import server  # noqa: F401 - the loopback file server fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import torch_reference as ref  # noqa: E402
+import torch_reference as ref
 
 REFERENCE_CYCLEGAN_NAMES = (  # the reference's scripts/download_cyclegan_model.sh
     "apple2orange orange2apple summer2winter_yosemite winter2summer_yosemite horse2zebra zebra2horse monet2photo "

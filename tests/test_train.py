@@ -117,7 +117,7 @@ def test_interrupt_then_resume_continues_exactly(tmp_path, data_dir):
 
 def test_resume_refuses_a_different_architecture(tmp_path, data_dir):
     (tmp_path / "small").mkdir()
-    make = lambda: make_config(_small_run(tmp_path, data_dir))  # noqa: E731
+    make = lambda: make_config(_small_run(tmp_path, data_dir))
     make().save(tmp_path / "small" / "config.json")
     with pytest.raises(UserError, match="--ngf 32 differs"):
         make_config({"name": "small", "checkpoints_dir": str(tmp_path), "continue_train": True, "ngf": 32})

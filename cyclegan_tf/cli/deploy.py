@@ -100,10 +100,10 @@ def serve(name, checkpoints_dir, pretrained, epoch, host, port, max_upload_mb, m
       curl -s --data-binary @horse.jpg "http://127.0.0.1:8000/translate" -o zebra.png
     """
     run = run_source(name, checkpoints_dir, pretrained)
+    import_tensorflow_quietly()  # before anything that imports TensorFlow (deploy.export does)
     from cyclegan_tf.deploy.export import require
 
     require("starlette", "uvicorn", "multipart")
-    import_tensorflow_quietly()
     from cyclegan_tf.deploy.server import ServerLimits, make_app, serve_forever
     from cyclegan_tf.inference.translator import load_generators, translators_of
     from cyclegan_tf.runs.checkpoints import open_checkpoint

@@ -37,8 +37,8 @@ class Group(click.Group):
 @click.version_option(package_name="cyclegan-tf")
 @click.option("-v", "--verbose", is_flag=True, help="Show informational log lines.")
 def main(verbose: bool) -> None:
-    """Image-to-image translation with CycleGAN (unpaired), pix2pix (paired) and colorization, and DCGAN, in Keras 3
-    / TensorFlow.
+    """Image-to-image translation with CycleGAN and CUT/FastCUT (unpaired), pix2pix (paired) and colorization, and
+    image generation with DCGAN, in Keras 3 / TensorFlow.
 
     \b
     Examples:
@@ -53,6 +53,7 @@ def main(verbose: bool) -> None:
       cyclegan-tf serve --name apple2orange                     # a web page and POST /translate
       cyclegan-tf train --model dcgan --dataroot cats/ --augment diffaugment; cyclegan-tf generate --name cats
       cyclegan-tf train --model colorization --dataset mini_colorization  # grey -> colour
+      cyclegan-tf train --model cut --dataset horse2zebra   # one-sided, contrastive (fastcut: quicker)
     """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
 

@@ -224,7 +224,7 @@ def check_image(path: Path | str) -> ImageCheck:
         return ImageCheck(path, error=str(error).removeprefix(f"{path}: "))
     except Image.UnidentifiedImageError:
         return ImageCheck(path, error="not an image Pillow can read (wrong extension or unknown format)")
-    except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
+    except Exception as error:  # any failure to decode makes the file unusable
         return ImageCheck(path, error=f"{type(error).__name__}: {error}".strip())
 
 
@@ -265,7 +265,7 @@ def attempt(read: Callable[[Path], T], path: Path) -> tuple[T | None, str]:
     """(`read(path)`, "") or, if it fails, (None, why: one line without the path). Safe to run on many threads."""
     try:
         return read(path), ""
-    except Exception as error:  # noqa: BLE001 - any failure to decode makes the file unusable
+    except Exception as error:  # any failure to decode makes the file unusable
         reason = str(error) if isinstance(error, ImageTooLarge) else f"{type(error).__name__}: {error}"
         return None, reason.removeprefix(f"{path}: ")
 

@@ -136,7 +136,7 @@ class TrainingData:
 def _domain_dataset(folder: Path, channels: int, cfg: TrainConfig, seed: int | None):
     files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
     sizes = [resized_size(w, h, cfg) for _, w, h in files]
-    decode = lambda path, size: decode_and_resize(path, size, channels)  # noqa: E731
+    decode = lambda path, size: decode_and_resize(path, size, channels)
     ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, seed)
     return ds, len(files), shape
 
@@ -260,7 +260,7 @@ def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
         raise UserError(f"no train/ folder of A|B images in {root} (--model pix2pix needs aligned data)")
     files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
     sizes = [resized_size(w // 2, h, cfg) for _, w, h in files]
-    decode = lambda path, size: decode_pair(path, size, cfg.input_nc, cfg.output_nc)  # noqa: E731
+    decode = lambda path, size: decode_pair(path, size, cfg.input_nc, cfg.output_nc)
     ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, cfg.input_nc + cfg.output_nc, cfg,
                                 cfg.seed)
     _check_batchable(shape, cfg)
@@ -300,7 +300,7 @@ def single_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     folder = single_folder(root, "train")
     files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
     sizes = [resized_size(w, h, cfg) for _, w, h in files]
-    decode = lambda path, size: decode_and_resize(path, size, channels)  # noqa: E731
+    decode = lambda path, size: decode_and_resize(path, size, channels)
     ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, cfg.seed,
                                 check_discriminator=cfg.model != "dcgan")
     _check_batchable(shape, cfg)

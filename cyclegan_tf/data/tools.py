@@ -370,11 +370,11 @@ def _combine_pair(job: tuple[Path, Path, Path]) -> tuple[Path, str]:
     path_a, path_b, target = job
     try:
         image_a = Image.fromarray(load_image(path_a, 3))
-    except Exception as error:  # noqa: BLE001 - reported per file, the others go on
+    except Exception as error:  # reported per file, the others go on
         return target, f"{path_a}: {check_image(path_a).error or error}"
     try:
         image_b = Image.fromarray(load_image(path_b, 3))
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         return target, f"{path_b}: {check_image(path_b).error or error}"
     if image_b.size != image_a.size:
         image_b = image_b.resize(image_a.size, Image.BICUBIC)

@@ -113,7 +113,7 @@ class Batcher:
             for direction, group in groups.items():
                 try:
                     outputs = await loop.run_in_executor(None, self._run, direction, [j.image for j in group])
-                except Exception as error:  # noqa: BLE001 - every waiting request gets the failure
+                except Exception as error:  # every waiting request gets the failure
                     for job in group:
                         if not job.future.done():
                             job.future.set_exception(HTTPProblem(500, f"translation failed: {error}"))
@@ -171,7 +171,7 @@ def make_app(translators: dict[str, Translator], limits: ServerLimits | None = N
 
             try:
                 form = await MultiPartParser(request.headers, again()).parse()
-            except Exception:  # noqa: BLE001 - any malformed multipart body is the client's
+            except Exception:  # any malformed multipart body is the client's
                 raise HTTPProblem(400, "a malformed multipart body") from None
             upload = form.get("image")
             if not isinstance(upload, UploadFile):

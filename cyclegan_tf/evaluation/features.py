@@ -65,7 +65,7 @@ def inception_extractor() -> FeatureExtractor:
     try:
         backbone = keras.applications.InceptionV3(include_top=False, pooling="avg", weights="imagenet",
                                                   input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
-    except Exception as error:  # noqa: BLE001 - download and file errors alike: the user has to act
+    except Exception as error:  # download and file errors alike: the user has to act
         models_dir = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         reason = " ".join(str(error).replace(f" on {INCEPTION_URL}", "").split()) or type(error).__name__
         raise UserError(f"cannot load the InceptionV3 weights for FID/KID ({reason[:160]}): put {INCEPTION_URL} "
@@ -87,7 +87,7 @@ def load_feature_extractor(path: str | Path | None = None) -> FeatureExtractor:
         raise UserError(f"feature extractor not found: {path}")
     try:
         model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 - a file Keras cannot read is the user's
+    except Exception as error:  # a file Keras cannot read is the user's
         raise UserError(f"cannot load the feature extractor {path}: {str(error).splitlines()[0][:200]}") from None
     return FeatureExtractor(model, str(path))
 

@@ -42,7 +42,7 @@ FRESH_OPTIMIZERS = ("the reference's checkpoints hold no optimizer state: `train
 class Overrides:
     """What the user says of the architecture where a state dict cannot tell (or tells wrong)."""
 
-    netG: str | None = None  # noqa: N815 - the reference's flag name
+    netG: str | None = None  # the reference's flag name
     norm: str | None = None
     ngf: int | None = None
 

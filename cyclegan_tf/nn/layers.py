@@ -153,7 +153,7 @@ class BlurPool2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
-        half = lambda n: None if n is None else (n - 1) // 2 + 1  # noqa: E731
+        half = lambda n: None if n is None else (n - 1) // 2 + 1
         return batch, half(height), half(width), channels
 
 

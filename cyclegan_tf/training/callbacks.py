@@ -26,7 +26,6 @@ from pathlib import Path
 import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.framework import summary_pb2
 
 from cyclegan_tf.choices import DOMAINS, GENERATIVE, REVERSE
 from cyclegan_tf.config import TrainConfig
@@ -143,16 +142,6 @@ def monitoring_callbacks(config: TrainConfig, root: Path, steps_per_epoch: int, 
     return out
 
 
-def _metadata(plugin: str, data_class: int, description: str = "") -> summary_pb2.SummaryMetadata:
-    return summary_pb2.SummaryMetadata(plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name=plugin),
-                                       data_class=data_class, summary_description=description)
-
-
-# `tf.summary.scalar`/`image` live in the tensorboard package; TensorFlow's own `tf.summary.write` with the
-# metadata of TensorBoard's scalar and image plugins writes the same records without it.
-SCALAR = _metadata("scalars", summary_pb2.DATA_CLASS_SCALAR)
-
-
 def write_scalar(tag: str, value: float, step: int) -> None:
     """A TensorBoard scalar into the default summary writer.
 
@@ -161,11 +150,11 @@ def write_scalar(tag: str, value: float, step: int) -> None:
         value: the number.
         step: the x-axis value (a training step or an epoch).
     """
-    tf.summary.write(tag, tf.constant(float(value), tf.float32), step=step, metadata=SCALAR)
+    tf.summary.scalar(tag, float(value), step=step)
 
 
 def write_images(tag: str, images: list[np.ndarray], step: int, description: str = "") -> None:
-    """TensorBoard images into the default summary writer, as TensorBoard stores them: [width, height, PNG...].
+    """TensorBoard images into the default summary writer.
 
     Args:
         tag: their name, e.g. `samples/AtoB`.
@@ -173,10 +162,7 @@ def write_images(tag: str, images: list[np.ndarray], step: int, description: str
         step: the x-axis value (an epoch).
         description: shown under the images.
     """
-    height, width = images[0].shape[:2]
-    pngs = [tf.io.encode_png(image).numpy() for image in images]
-    tf.summary.write(tag, tf.constant([str(width).encode(), str(height).encode(), *pngs]), step=step,
-                     metadata=_metadata("images", summary_pb2.DATA_CLASS_BLOB_SEQUENCE, description))
+    tf.summary.image(tag, np.stack(images), step=step, max_outputs=len(images), description=description or None)
 
 
 def format_duration(seconds: float) -> str:
