@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cyclegan_tf.data.colorization_demo import srgb_to_lab
+from cyclegan_tf.cielab import srgb_to_lab
 from cyclegan_tf.data.images import grey_of_lightness
 from cyclegan_tf.nn.color import (
     LAB_AB_SCALE,

@@ -4,12 +4,13 @@ measures colour (and where it is put)."""
 import numpy as np
 from PIL import Image
 
+from cyclegan_tf.cielab import srgb_to_lab
 from cyclegan_tf.data import colorization_demo as cd
 
 
 def greyed(image: np.ndarray) -> np.ndarray:
     """The colour removed: each pixel replaced by the grey of its Lab lightness (a = b = 0), in numpy."""
-    lightness = cd.srgb_to_lab(image)[..., 0]
+    lightness = srgb_to_lab(image)[..., 0]
     fy = (lightness + 16) / 116
     y = np.where(fy > 6 / 29, fy**3, (fy - 4 / 29) * 3 * (6 / 29) ** 2)  # the white's Y is 1
     grey = np.where(y > 0.0031308, 1.055 * np.maximum(y, 0.0031308) ** (1 / 2.4) - 0.055, 12.92 * y)
@@ -22,7 +23,7 @@ def sample(n: int = 12, seed: int = 0) -> list[np.ndarray]:
 
 
 def test_kind_colours_are_isoluminant_saturated_and_in_gamut():
-    lab = cd.srgb_to_lab(cd.KIND_COLOURS)
+    lab = srgb_to_lab(cd.KIND_COLOURS)
     assert np.ptp(lab[:, 0]) < 1.0 and abs(lab[:, 0].mean() - 60) < 1
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     assert chroma.min() > 55  # far from the ground (chroma 0) and from each other
@@ -31,7 +32,7 @@ def test_kind_colours_are_isoluminant_saturated_and_in_gamut():
     # In gamut: the uint8 values are exact sRGB colours (no channel clipped at 0 or 255).
     assert cd.KIND_COLOURS.min() > 0 and cd.KIND_COLOURS.max() < 255
     assert np.array_equal(cd.KIND_COLOURS, np.round(cd.KIND_COLOURS))
-    ground = cd.srgb_to_lab(cd.GROUND)
+    ground = srgb_to_lab(cd.GROUND)
     assert np.hypot(*ground[1:]) < 0.01 and ground[0] - lab[:, 0].max() > 15  # neutral, lighter than the shapes
 
 

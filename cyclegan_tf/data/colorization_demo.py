@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cyclegan_tf.cielab import srgb_to_lab
+
 NAME = "colorization_demo"
 SIZE = 64
 GROUND = np.array([200, 200, 200], np.float32)  # Lab L 80.6, a = b = 0
@@ -49,29 +51,6 @@ NOISE = 3.0  # standard deviation of the pixel noise, in 0..255 units
 GROUND_CHROMA = 18.0
 SPLITS = {"train": 0, "test": 1}
 README = "README.txt"
-
-# skimage.color's constants (see nn.color): sRGB -> XYZ, the D65 white, CIE f(t).
-_SRGB_TO_XYZ = np.array([(0.412453, 0.357580, 0.180423), (0.212671, 0.715160, 0.072169),
-                         (0.019334, 0.119193, 0.950227)])
-_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-
-
-def srgb_to_lab(image: np.ndarray) -> np.ndarray:
-    """CIE Lab of an sRGB image with values in 0..255, as `skimage.color.rgb2lab(image / 255)`.
-
-    Args:
-        image: uint8 (or float in [0, 255]) (..., 3) RGB; a 4th (alpha) channel is ignored.
-
-    Returns:
-        float64 (..., 3): L in [0, 100], a, b.
-    """
-    c = np.asarray(image, np.float64)[..., :3] / 255.0
-    linear = np.where(c > 0.04045, ((np.maximum(c, 0.04045) + 0.055) / 1.055) ** 2.4, c / 12.92)
-    t = linear @ _SRGB_TO_XYZ.T / _D65_WHITE
-    f = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16.0 / 116.0)
-    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])],
-                    axis=-1)
-
 
 KIND_AB = srgb_to_lab(KIND_COLOURS)[:, 1:]  # where `colour_classes` looks for each kind
 

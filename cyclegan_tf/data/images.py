@@ -174,11 +174,6 @@ def png_bytes(image: np.ndarray) -> bytes:
     return out.getvalue()
 
 
-def to_uint8(image) -> np.ndarray:
-    """float [-1, 1] -> uint8 [0, 255]."""
-    return np.clip(np.round((np.asarray(image, dtype=np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
 @dataclass(frozen=True)
 class ImageCheck:
     """What one full decode of a file found: its size and mode, or why it cannot be used."""

@@ -26,6 +26,7 @@ from cyclegan_tf.data.images import check_image, list_images, load_image, load_p
 from cyclegan_tf.data.splits import single_folder
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.nn.networks import min_discriminator_size, min_input_size, size_multiple
+from cyclegan_tf.pixels import signed_tensor
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -120,11 +121,6 @@ def resize_to(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
     return tf.cond(tf.reduce_all(tf.shape(image)[:2] == size), lambda: image, resize)
 
 
-def to_model_range(image: tf.Tensor) -> tf.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return tf.cast(image, tf.float32) / 127.5 - 1.0
-
-
 @dataclass
 class TrainingData:
     dataset: tf.data.Dataset  # batches (real_A, real_B), repeated forever
@@ -172,7 +168,7 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
         if not cfg.no_flip:
             image = tf.image.stateless_random_flip_left_right(
                 image, seed=tf.stack([tf.constant(seed, tf.int64), 2 * position + 1]))
-        return to_model_range(image)
+        return signed_tensor(image)
 
     ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     shape = (cfg.crop_size, cfg.crop_size) if crop else (sizes[0] if len(set(sizes)) == 1 else None)

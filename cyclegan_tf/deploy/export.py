@@ -28,6 +28,7 @@ from cyclegan_tf.inference.sampler import noise, noise_generator
 from cyclegan_tf.inference.translator import load_generators
 from cyclegan_tf.models.registry import run_directions, translating_directions
 from cyclegan_tf.nn.layers import portable_ops
+from cyclegan_tf.pixels import to_signed
 from cyclegan_tf.runs.checkpoints import Checkpoint
 
 SUFFIX = {"keras": ".keras", "savedmodel": "", "onnx": ".onnx", "litert": ".tflite"}
@@ -99,7 +100,7 @@ def _litert_options(quantize: str, calibration: list[np.ndarray] | None, raw: bo
         def representative():
             for sample in calibration:
                 if sample.dtype == np.uint8:  # an image (a noise vector is float32 as it is)
-                    sample = (sample.astype(np.float32) / 127.5 - 1 if raw else sample).astype(dtype)
+                    sample = (to_signed(sample) if raw else sample).astype(dtype)
                 yield [sample[None]]
 
         options["optimizations"] = [tf.lite.Optimize.DEFAULT]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cyclegan_tf.errors import UserError
+from cyclegan_tf.pixels import LEVEL
 
 
 def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
@@ -131,4 +132,4 @@ def l1(image1: np.ndarray, image2: np.ndarray) -> float:
     Returns:
         The mean |image1 - image2| / 127.5, in [0, 2].
     """
-    return float(np.mean(np.abs(np.asarray(image1, np.float64) - np.asarray(image2, np.float64))) / 127.5)
+    return float(np.mean(np.abs(np.asarray(image1, np.float64) - np.asarray(image2, np.float64))) / LEVEL)

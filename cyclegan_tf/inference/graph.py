@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from cyclegan_tf.pixels import signed_tensor, uint8_tensor
+
 
 def reflect_indices(size, before, after):
     """Indices of `size` positions reflected periodically, `before` extra positions before and `after` after."""
@@ -67,17 +69,13 @@ class ImageTranslator(keras.Model):
         self.built = True  # its only weights are the generator's, built already
 
     def call(self, images):
-        x = ops.cast(images, "float32")
-        if not self.raw:
-            x = x / 127.5 - 1.0
+        x = ops.cast(images, "float32") if self.raw else signed_tensor(images)
         shape = ops.shape(x)
         height, width = shape[1], shape[2]
         x, top, left = pad_to_multiple(x, self.multiple, self.min_size)
         y = self.generator(x, training=self.training)
         y = y[:, top:top + height, left:left + width, :]
-        if self.raw:
-            return y
-        return ops.cast(ops.clip(ops.round((y + 1.0) * 127.5), 0, 255), "uint8")
+        return y if self.raw else uint8_tensor(y)
 
     def compute_output_spec(self, images):
         dtype = "float32" if self.raw else "uint8"
@@ -123,9 +121,7 @@ class ImageGenerator(keras.Model):
 
     def call(self, z):
         y = self.generator(ops.cast(z, "float32"), training=False)
-        if self.raw:
-            return y
-        return ops.cast(ops.clip(ops.round((y + 1.0) * 127.5), 0, 255), "uint8")
+        return y if self.raw else uint8_tensor(y)
 
     def compute_output_spec(self, z):
         return keras.KerasTensor((z.shape[0], *self.image_shape), dtype="float32" if self.raw else "uint8")

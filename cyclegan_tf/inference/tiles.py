@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from cyclegan_tf.inference.graph import ImageTranslator, pad_to_multiple
 from cyclegan_tf.nn.layers import InstanceNormalization
+from cyclegan_tf.pixels import to_signed, to_uint8
 
 
 class FixedStatisticsNormalization(keras.layers.Layer):
@@ -120,7 +121,7 @@ def translate_tiled(translator: ImageTranslator, image: np.ndarray, tile: int = 
     overlap = int(min(overlap, tile // 2 - 1))
     height, width = image.shape[:2]
     generator = translator.generator
-    x = image.astype(np.float32) / 127.5 - 1.0
+    x = to_signed(image)
     small = x
     if max(height, width) > stats_size:
         scale = stats_size / max(height, width)
@@ -143,4 +144,4 @@ def translate_tiled(translator: ImageTranslator, image: np.ndarray, tile: int = 
                               _ramp(w, overlap, left == cols[0], left == cols[-1]))[..., None]
             out[top: top + h, left: left + w] += y * weight
             total[top: top + h, left: left + w] += weight
-    return np.clip(np.round((out / total + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    return to_uint8(out / total)

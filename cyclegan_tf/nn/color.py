@@ -18,48 +18,45 @@ import keras
 import numpy as np
 from keras import ops
 
-# skimage.color's sRGB (linear) -> XYZ matrix and D65 / 2-degree white.
-SRGB_TO_XYZ = (
-    (0.412453, 0.357580, 0.180423),
-    (0.212671, 0.715160, 0.072169),
-    (0.019334, 0.119193, 0.950227),
+from cyclegan_tf.cielab import (
+    D65_WHITE,
+    DECODE_THRESHOLD,
+    ENCODE_THRESHOLD,
+    F_INVERSE_THRESHOLD,
+    F_OFFSET,
+    F_SLOPE,
+    F_THRESHOLD,
+    SRGB_TO_XYZ,
 )
+
 XYZ_TO_SRGB = tuple(tuple(row) for row in np.linalg.inv(np.array(SRGB_TO_XYZ)).tolist())
-D65_WHITE = (0.95047, 1.0, 1.08883)
 
 # The reference's normalisation of the network's input (L) and output (ab).
 LAB_L_SCALE = 50.0
 LAB_AB_SCALE = 110.0
 
-# sRGB transfer function and CIE f(t), with skimage's constants.
-_DECODE_THRESHOLD = 0.04045
-_ENCODE_THRESHOLD = 0.0031308
-_F_THRESHOLD = 0.008856  # (6/29)^3
-_F_INVERSE_THRESHOLD = 0.2068966  # 6/29
-_F_SLOPE = 7.787  # 1 / (3 (6/29)^2)
-_F_OFFSET = 16.0 / 116.0
 
 
 def _srgb_decode(c):
     """Gamma-encoded sRGB in [0, 1] -> linear light."""
-    curve = ops.power((ops.maximum(c, _DECODE_THRESHOLD) + 0.055) / 1.055, 2.4)
-    return ops.where(c > _DECODE_THRESHOLD, curve, c / 12.92)
+    curve = ops.power((ops.maximum(c, DECODE_THRESHOLD) + 0.055) / 1.055, 2.4)
+    return ops.where(c > DECODE_THRESHOLD, curve, c / 12.92)
 
 
 def _srgb_encode(linear):
     """Linear light -> gamma-encoded sRGB (not clipped)."""
-    curve = 1.055 * ops.power(ops.maximum(linear, _ENCODE_THRESHOLD), 1.0 / 2.4) - 0.055
-    return ops.where(linear > _ENCODE_THRESHOLD, curve, linear * 12.92)
+    curve = 1.055 * ops.power(ops.maximum(linear, ENCODE_THRESHOLD), 1.0 / 2.4) - 0.055
+    return ops.where(linear > ENCODE_THRESHOLD, curve, linear * 12.92)
 
 
 def _lab_f(t):
     """CIE f(t): the cube root above (6/29)^3, a line below."""
-    return ops.where(t > _F_THRESHOLD, ops.power(ops.maximum(t, _F_THRESHOLD), 1.0 / 3.0), _F_SLOPE * t + _F_OFFSET)
+    return ops.where(t > F_THRESHOLD, ops.power(ops.maximum(t, F_THRESHOLD), 1.0 / 3.0), F_SLOPE * t + F_OFFSET)
 
 
 def _lab_f_inverse(f):
     """The inverse of `_lab_f`."""
-    return ops.where(f > _F_INVERSE_THRESHOLD, f * f * f, (f - _F_OFFSET) / _F_SLOPE)
+    return ops.where(f > F_INVERSE_THRESHOLD, f * f * f, (f - F_OFFSET) / F_SLOPE)
 
 
 def _mix(channels, matrix):
