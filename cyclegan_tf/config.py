@@ -173,7 +173,7 @@ class TrainConfig:
     source: str | None = _opt(None, "Where the run's networks came from when not trained here (imported files, a "
                               "pretrained model's URL).", option=False)
 
-    # Watching a run (see callbacks.py and report.py)
+    # Watching a run (see training/callbacks/ and runs/report.py)
     logdir: str | None = _opt(None, "TensorBoard log folder [default: <run dir>/logs].", group="monitor")
     print_freq: int = _opt(100, "Log the losses (loss_log.csv, TensorBoard) every N steps.", group="monitor")
     sample_freq: int = _opt(0, "Also write sample grids and time-lapse frames every N steps (0: once per epoch).",

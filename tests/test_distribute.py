@@ -162,7 +162,7 @@ import tensorflow as tf
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import numpy as np
 from cyclegan_tf.config import make_config
-from cyclegan_tf.training.callbacks import skipped_steps
+from cyclegan_tf.training.callbacks.progress import skipped_steps
 from cyclegan_tf.training.trainer import train
 
 cfg = make_config(dict(dataset="demo", data_dir=sys.argv[1], name="fp16", checkpoints_dir=sys.argv[2], ngf=4, ndf=4,

@@ -21,7 +21,7 @@ from cyclegan_tf.data.images import load_image
 from cyclegan_tf.evaluation.evaluate import evaluate_run
 from cyclegan_tf.inference.translator import Translator
 from cyclegan_tf.runs import report
-from cyclegan_tf.training import callbacks
+from cyclegan_tf.training.callbacks import progress as progress_module
 
 from .conftest import DEMO_TEST_EPOCHS
 from .test_evaluate import tiny_extractor
@@ -128,10 +128,10 @@ class Counter:
 def _run_progress(bar: bool, monkeypatch) -> str:
     monkeypatch.setenv("COLUMNS", "200")  # the terminal's width, which bars are cut to
     clock = iter(np.arange(1000.0, 2000.0, 0.5))  # each reading of the clock: half a second later
-    monkeypatch.setattr(callbacks.time, "time", lambda: float(next(clock)))
+    monkeypatch.setattr(progress_module.time, "time", lambda: float(next(clock)))
     model = SimpleNamespace(step_counter=Counter())
     stream = io.StringIO()
-    progress = callbacks.Progress(total_epochs=3, steps_per_epoch=10, batch_size=2, bar=bar, stream=stream)
+    progress = progress_module.Progress(total_epochs=3, steps_per_epoch=10, batch_size=2, bar=bar, stream=stream)
     progress.set_model(model)
     progress.REDRAW_S = 0
     model.step_counter.value = 10
@@ -162,7 +162,7 @@ def test_quiet_progress_is_one_line_per_epoch(monkeypatch):
 
 
 def test_format_duration():
-    assert [callbacks.format_duration(s) for s in (0, 65, 3725)] == ["0:00", "1:05", "1:02:05"]
+    assert [progress_module.format_duration(s) for s in (0, 65, 3725)] == ["0:00", "1:05", "1:02:05"]
 
 
 def test_csv_log_drops_the_rows_of_a_run_killed_after_its_last_checkpoint(tmp_path):

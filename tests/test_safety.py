@@ -150,7 +150,7 @@ def test_a_non_finite_loss_stops_training_and_saves_nothing(tmp_path, data_dir):
 
 
 def test_skipped_float16_steps_are_counted_and_shown(tmp_path, data_dir, capsys):
-    from cyclegan_tf.training.callbacks import Progress, skipped_steps
+    from cyclegan_tf.training.callbacks.progress import Progress, skipped_steps
 
     cfg = TrainConfig(**small(tmp_path, data_dir, mixed_precision="fp16"))
     model = build_cycle_gan(cfg, 6, (32, 32))

@@ -30,13 +30,10 @@ from cyclegan_tf.models.registry import build_model
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.lock import RunLock
 from cyclegan_tf.training import distribute
-from cyclegan_tf.training.callbacks import (
-    Checkpointer,
-    NonFiniteGuard,
-    NonFiniteLoss,
-    PlateauStepper,
-    monitoring_callbacks,
-)
+from cyclegan_tf.training.callbacks import monitoring_callbacks
+from cyclegan_tf.training.callbacks.checkpointing import Checkpointer
+from cyclegan_tf.training.callbacks.guard import NonFiniteGuard, NonFiniteLoss
+from cyclegan_tf.training.callbacks.schedule import PlateauStepper
 
 log = logging.getLogger("cyclegan_tf")
 
