@@ -164,13 +164,12 @@ def make_app(translators: dict[str, Translator], limits: ServerLimits | None = N
         body = await read_body(request)
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             from starlette.datastructures import UploadFile
-            from starlette.formparsers import MultiPartParser
 
-            async def again():
-                yield body
+            async def again():  # the body, read already (within the limit), once more for the form parser
+                return {"type": "http.request", "body": body, "more_body": False}
 
             try:
-                form = await MultiPartParser(request.headers, again()).parse()
+                form = await Request(request.scope, again).form()
             except Exception:  # any malformed multipart body is the client's
                 raise HTTPProblem(400, "a malformed multipart body") from None
             upload = form.get("image")
