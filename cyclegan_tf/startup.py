@@ -1,4 +1,6 @@
-"""Importing TensorFlow without the lines it writes to stderr at start-up (the CLI and the benchmarks use it)."""
+"""Importing TensorFlow without the lines it writes to stderr at start-up (the CLI, the benchmarks and the Python
+API's first use of a name that needs TensorFlow).
+"""
 
 from __future__ import annotations
 
