@@ -41,7 +41,7 @@ _API = {
 }
 __all__ = sorted(_API)
 # modules that register Keras objects (layers, the schedule, the exported whole translation)
-_KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.nn.color", "cyclegan_tf.models.schedules",
+_KERAS_OBJECTS = ("cyclegan_tf.nn.layers", "cyclegan_tf.nn.color", "cyclegan_tf.nn.schedules",
                   "cyclegan_tf.inference.graph")
 
 

@@ -8,14 +8,6 @@ registry's keys equal its list here, so a name added in one place and not the ot
 
 import re
 
-MODELS = ("cycle_gan", "pix2pix", "colorization", "dcgan", "cut", "fastcut")
-# What each model trains on (`data.pipeline.training_data`): a CycleGAN's trainA/ trainB/, pix2pix's A|B images of
-# train/, or one folder of images (train/, trainA/, or the folder itself): colour photos for colorization,
-# the images to imitate for a DCGAN.
-MODEL_DATA = {"cycle_gan": "unpaired", "pix2pix": "aligned", "colorization": "single", "dcgan": "single",
-              "cut": "unpaired", "fastcut": "unpaired"}
-GENERATIVE = ("dcgan",)  # models that generate from noise: nothing to translate (`cyclegan-tf generate`)
-
 
 def generator_depth(name: str) -> tuple[str, int] | None:
     """("resnet", residual blocks) or ("unet", downsamplings) of a generator name, or None if it names none.

@@ -16,7 +16,7 @@ from cyclegan_tf.data import labels2photo
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation.fcn import FcnScore
 from cyclegan_tf.experiments import ablation
-from cyclegan_tf.models.cycle_gan import build_cycle_gan
+from cyclegan_tf.models.cycle_gan import CycleGAN
 
 
 def tiny(**overrides) -> TrainConfig:
@@ -34,13 +34,13 @@ def images(seed: int):
                                          ("both", {"cycle_A", "cycle_B"})])
 def test_cycle_switch_keeps_only_the_chosen_cycle_terms(cycle, kept):
     keras.utils.set_random_seed(0)
-    model = build_cycle_gan(tiny(cycle=cycle), 1, (32, 32))
+    model = CycleGAN.build(tiny(cycle=cycle), 1, (32, 32))
     terms, _, _ = model.generator_losses(*images(0), training=False)
     assert set(terms) == {"G_AB", "G_BA"} | kept
 
 
 def test_gan_alone_has_zero_cycle_terms():
-    model = build_cycle_gan(tiny(lambda_A=0.0, lambda_B=0.0), 1, (32, 32))
+    model = CycleGAN.build(tiny(lambda_A=0.0, lambda_B=0.0), 1, (32, 32))
     terms, _, _ = model.generator_losses(*images(1), training=False)
     assert float(terms["cycle_A"]) == float(terms["cycle_B"]) == 0.0
     assert float(terms["G_AB"]) > 0 and float(terms["G_BA"]) > 0
@@ -48,7 +48,7 @@ def test_gan_alone_has_zero_cycle_terms():
 
 def test_cycle_alone_has_no_gan_terms_and_leaves_the_discriminators_untrained():
     keras.utils.set_random_seed(2)
-    model = build_cycle_gan(tiny(no_gan=True), 1, (32, 32))
+    model = CycleGAN.build(tiny(no_gan=True), 1, (32, 32))
     real_a, real_b = images(2)
     terms, _, _ = model.generator_losses(real_a, real_b, training=False)
     assert set(terms) == {"cycle_A", "cycle_B"}

@@ -16,7 +16,7 @@ from cyclegan_tf.config import TrainConfig, make_config
 from cyclegan_tf.data.images import load_image
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.inference.translator import load_translator
-from cyclegan_tf.models.cycle_gan import build_cycle_gan
+from cyclegan_tf.models.cycle_gan import CycleGAN
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.training.trainer import train
 
@@ -53,7 +53,7 @@ def test_a_run_of_release_0_1_resumes(tmp_path, data_dir):
     cfg = make_config({"name": run.name, "checkpoints_dir": str(tmp_path), "data_dir": str(data_dir),
                        "continue_train": True, "n_epochs_decay": 2})
     # every saved array lands in the variable at its position, as release 0.1 wrote them
-    model = build_cycle_gan(cfg, 6, (32, 32))
+    model = CycleGAN.build(cfg, 6, (32, 32))
     checkpoints.restore(old, checkpoints.parts_of(model, checkpoints.all_groups(model)))
     with np.load(old / "weights.npz") as saved:
         np.testing.assert_array_equal(model.G_BA.weights[3].numpy(), saved["G_BA/0003"])
@@ -107,7 +107,7 @@ def test_a_mixed_precision_run_saves_float32_generators(tmp_path):
     import keras
 
     cfg = tiny_config(mixed_precision="bf16", checkpoints_dir=str(tmp_path), name="bf16")
-    model = build_cycle_gan(cfg, 6, (32, 32))
+    model = CycleGAN.build(cfg, 6, (32, 32))
     assert model.G_AB.get_layer("stem_conv").dtype_policy.name == "mixed_bfloat16"
     saved = checkpoints.save_checkpoint(model, cfg.run_dir, "epoch_001", 6, 1, cfg, training_state=False)
     loaded = keras.saving.load_model(saved / "G_BA.keras")
@@ -119,15 +119,15 @@ def test_a_mixed_precision_run_saves_float32_generators(tmp_path):
 
 def test_restore_names_what_does_not_fit(tmp_path):
     cfg = tiny_config(checkpoints_dir=str(tmp_path), name="small")
-    model = build_cycle_gan(cfg, 6, (32, 32))
+    model = CycleGAN.build(cfg, 6, (32, 32))
     saved = checkpoints.save_checkpoint(model, cfg.run_dir, "latest_00000000", 0, 0, cfg, training_state=True)
-    wider = build_cycle_gan(tiny_config(ngf=8), 6, (32, 32))
+    wider = CycleGAN.build(tiny_config(ngf=8), 6, (32, 32))
     with pytest.raises(UserError, match=r"does not fit this model: of another shape \(\d+\): G_AB/stem_conv/kernel"):
         checkpoints.restore(saved, checkpoints.parts_of(wider, ("G_AB",)))
-    deeper = build_cycle_gan(tiny_config(netG="resnet_9blocks"), 6, (32, 32))
+    deeper = CycleGAN.build(tiny_config(netG="resnet_9blocks"), 6, (32, 32))
     with pytest.raises(UserError, match=r"missing \(\d+\): G_BA/block7_"):
         checkpoints.restore(saved, checkpoints.parts_of(deeper, ("G_BA",)))
-    same = build_cycle_gan(cfg, 6, (32, 32))
+    same = CycleGAN.build(cfg, 6, (32, 32))
     checkpoints.restore(saved, checkpoints.parts_of(same, checkpoints.all_groups(same)))
     for mine, theirs in zip(same.D_A.weights, model.D_A.weights, strict=True):
         np.testing.assert_array_equal(mine.numpy(), theirs.numpy())

@@ -118,9 +118,9 @@ def test_the_python_api_imports_tensorflow_without_its_start_up_lines():
 
 def test_options_arrive_with_their_field_types():
     from cyclegan_tf.cli.options import typed_options
-    from cyclegan_tf.config import field_type
+    from cyclegan_tf.config import option_type
 
-    assert [field_type(name) for name in ("input_nc", "lr", "dataroot", "max_dataset_size", "no_flip")] == [
+    assert [option_type(name) for name in ("input_nc", "lr", "dataroot", "max_dataset_size", "no_flip")] == [
         (int, False), (float, False), (str, True), (int, True), (bool, False)]
     assert typed_options({"input_nc": "1", "lr": "0.001", "netG": "unet_128", "seed": None, "no_flip": True}) == {
         "input_nc": 1, "lr": 0.001, "netG": "unet_128", "seed": None, "no_flip": True}

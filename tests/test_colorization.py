@@ -20,8 +20,7 @@ from cyclegan_tf.data.images import grey_of_lightness
 from cyclegan_tf.data.registry import MIRROR_ENV, resolve_dataroot
 from cyclegan_tf.evaluation.exact import colorization_score
 from cyclegan_tf.inference.translator import Translator, load_translator
-from cyclegan_tf.models.builders import build_generator
-from cyclegan_tf.models.registry import translation_network
+from cyclegan_tf.models.registry import build_generator, translation_network
 from cyclegan_tf.nn.color import normalize_lab, rgb_to_lab
 from cyclegan_tf.runs.checkpoints import latest_checkpoint
 from cyclegan_tf.training.trainer import train

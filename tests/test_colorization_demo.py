@@ -6,6 +6,7 @@ from PIL import Image
 
 from cyclegan_tf.cielab import srgb_to_lab
 from cyclegan_tf.data import colorization_demo as cd
+from cyclegan_tf.data.synthetic import is_written
 
 
 def greyed(image: np.ndarray) -> np.ndarray:
@@ -49,7 +50,7 @@ def test_make_dataset_writes_the_counts_deterministically(tmp_path):
     for path in train + test:
         with Image.open(path) as image:
             assert image.mode == "RGB" and image.size == (64, 64)
-    assert cd.is_complete(root)
+    assert is_written(root, tuple(cd.SPLITS))
     assert not list(tmp_path.glob(".*partial*"))  # the staging folder is gone
     again = cd.make_dataset(tmp_path / "again", train=7, test=3, seed=5)
     assert (again / "train" / "0006.png").read_bytes() == (root / "train" / "0006.png").read_bytes()
@@ -62,7 +63,7 @@ def test_ensure_dataset_completes_an_incomplete_folder_only(tmp_path):
     folder = tmp_path / cd.NAME
     (folder / "train").mkdir(parents=True)  # e.g. an interrupted older run: no README, no test/
     cd.ensure_dataset(folder)
-    assert cd.is_complete(folder)
+    assert is_written(folder, tuple(cd.SPLITS))
     assert (len(list((folder / "train").glob("*.png"))), len(list((folder / "test").glob("*.png")))) == (200, 30)
     stamp = (folder / "README.txt").stat().st_mtime_ns
     cd.ensure_dataset(folder)

@@ -202,9 +202,11 @@ def test_xla_is_left_off_for_cut_unless_asked():
     # XLA aborts the process on CUT's step (README, Known bug): `auto` (XLA on with a GPU) must not pick it
     from cyclegan_tf.config import make_config
     from cyclegan_tf.models.builders import jit_setting
+    from cyclegan_tf.models.registry import model_class
 
     def setting(model, jit):
-        return jit_setting(make_config(dict(model=model, dataset="bench", jit_compile=jit)))
+        cfg = make_config(dict(model=model, dataset="bench", jit_compile=jit))
+        return jit_setting(cfg, model_class(model).XLA_SAFE)
 
     assert [setting("cut", "auto"), setting("fastcut", "auto"), setting("cut", "on"), setting("cycle_gan", "auto"),
             setting("cycle_gan", "off")] == [False, False, True, "auto", False]

@@ -18,7 +18,7 @@ from cyclegan_tf.data.registry import resolve_dataroot
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation import evaluate, features
 from cyclegan_tf.inference.sampler import Sampler, load_sampler
-from cyclegan_tf.models.builders import build_generator
+from cyclegan_tf.models.registry import build_generator
 from cyclegan_tf.nn.networks import count_trainable_parameters, dcgan_discriminator, dcgan_generator
 from cyclegan_tf.runs.checkpoints import open_checkpoint
 from cyclegan_tf.runs.report import GAP
@@ -167,7 +167,7 @@ def test_translating_with_a_dcgan_and_generating_with_a_translator_are_one_line_
         assert opened.config.model == "dcgan"
     with pytest.raises(UserError, match="power-of-two"):
         config(tmp_path, None, "bad", crop_size=48).validate()
-    with pytest.raises(UserError, match="DCGAN option"):
+    with pytest.raises(UserError, match="option of --model dcgan"):
         make_config(dict(dataset="demo", augment="flip-crop")).validate()
 
 

@@ -6,9 +6,9 @@ import pytest
 import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.cycle_gan import CycleGAN, build_cycle_gan
-from cyclegan_tf.models.schedules import EpochSchedule, LinearDecay
+from cyclegan_tf.models.cycle_gan import CycleGAN
 from cyclegan_tf.nn import losses
+from cyclegan_tf.nn.schedules import EpochSchedule, LinearDecay
 
 
 def tiny_config(**overrides):
@@ -56,7 +56,7 @@ def test_plateau_equals_pytorchs_reduce_on_plateau_and_resumes_with_the_run(tmp_
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=2e-4)
     theirs = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, threshold=0.01,
                                                         patience=5)  # the reference's settings
-    model = build_cycle_gan(tiny_config(lr=2e-4, lr_policy="plateau"), steps_per_epoch=10, image_shape=(32, 32))
+    model = CycleGAN.build(tiny_config(lr=2e-4, lr_policy="plateau"), steps_per_epoch=10, image_shape=(32, 32))
     assert model.TRAINING_STATE[-1] == "lr_plateau" and CycleGAN.TRAINING_STATE[-1] != "lr_plateau"
     losses_by_epoch = [5.0, 4.0, 3.99, 3.98, 3.97, 3.96, 3.95, 3.94, 2.0, 2.0, 1.99, 2.0, 2.0, 2.0, 2.0, 2.0, 2.0]
     rates = []
@@ -69,7 +69,7 @@ def test_plateau_equals_pytorchs_reduce_on_plateau_and_resumes_with_the_run(tmp_
     assert rates[0] == pytest.approx(2e-4) and rates[-1] == pytest.approx(2e-4 * 0.2)  # lowered when PyTorch did
     checkpoints.save_checkpoint(model, tmp_path, "latest_00000170", 170, 17, tiny_config(lr_policy="plateau"),
                                 training_state=True)
-    again = build_cycle_gan(tiny_config(lr=2e-4, lr_policy="plateau"), steps_per_epoch=10, image_shape=(32, 32))
+    again = CycleGAN.build(tiny_config(lr=2e-4, lr_policy="plateau"), steps_per_epoch=10, image_shape=(32, 32))
     with checkpoints.open_checkpoint(tmp_path) as opened:
         opened.restore(checkpoints.parts_of(again, checkpoints.all_groups(again)))
     for name in ("scale", "best", "bad_epochs"):
@@ -82,7 +82,7 @@ def test_train_step_lowers_the_cycle_loss_and_reports_every_term():
     yy, xx = np.mgrid[:32, :32] / 31.0
     real_a = np.stack([xx, yy, xx * yy], -1)[None].astype("float32") * 2 - 1
     real_b = np.stack([yy, 1 - xx, np.full_like(xx, 0.3)], -1)[None].astype("float32") * 2 - 1
-    model = build_cycle_gan(tiny_config(lr=1e-3), steps_per_epoch=40, image_shape=(32, 32))
+    model = CycleGAN.build(tiny_config(lr=1e-3), steps_per_epoch=40, image_shape=(32, 32))
     data = tf.data.Dataset.from_tensors((real_a, real_b)).repeat()
     history = model.fit(data, epochs=2, steps_per_epoch=40, verbose=0, shuffle=False).history
     assert set(history) == set(CycleGAN.LOSS_NAMES) | {"lr"}
@@ -91,7 +91,7 @@ def test_train_step_lowers_the_cycle_loss_and_reports_every_term():
     first = model.generator_losses(real_a, real_b, training=False)[0]
     # Epoch means fall; the cycle loss at the end is a third of an untrained model's at most.
     assert history["cycle_A"][1] < history["cycle_A"][0]
-    untrained = build_cycle_gan(tiny_config(), 40, (32, 32)).generator_losses(real_a, real_b, training=False)[0]
+    untrained = CycleGAN.build(tiny_config(), 40, (32, 32)).generator_losses(real_a, real_b, training=False)[0]
     for term in ("cycle_A", "cycle_B"):
         assert float(first[term]) < float(untrained[term]) / 3
     assert history["lr"] == pytest.approx([1e-3, 5e-4])
@@ -101,7 +101,7 @@ def test_train_step_lowers_the_cycle_loss_and_reports_every_term():
 
 @pytest.mark.parametrize("gan_mode", losses.GAN_MODES)
 def test_every_gan_mode_gives_finite_terms(gan_mode):
-    model = build_cycle_gan(tiny_config(gan_mode=gan_mode, lambda_identity=0), 1, (32, 32))
+    model = CycleGAN.build(tiny_config(gan_mode=gan_mode, lambda_identity=0), 1, (32, 32))
     x = np.random.default_rng(1).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
     g_terms, fake_a, fake_b = model.generator_losses(x, x[::-1])
     assert set(g_terms) == {"G_AB", "G_BA", "cycle_A", "cycle_B"}  # identity off
@@ -110,7 +110,7 @@ def test_every_gan_mode_gives_finite_terms(gan_mode):
 
 
 def test_gradient_penalty_is_added_to_the_discriminator_loss(monkeypatch):
-    model = build_cycle_gan(tiny_config(gan_mode="wgangp"), 1, (32, 32))
+    model = CycleGAN.build(tiny_config(gan_mode="wgangp"), 1, (32, 32))
     x = np.random.default_rng(2).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
     y = x[:, ::-1].copy()
     monkeypatch.setattr(losses, "gradient_penalty", lambda D, real, fake, weight: 100.0 + 0 * weight)
@@ -120,7 +120,7 @@ def test_gradient_penalty_is_added_to_the_discriminator_loss(monkeypatch):
 
 
 def test_identity_and_cycle_weights_follow_the_reference():
-    model = build_cycle_gan(tiny_config(lambda_A=10, lambda_B=4, lambda_identity=0.5), 1, (32, 32))
+    model = CycleGAN.build(tiny_config(lambda_A=10, lambda_B=4, lambda_identity=0.5), 1, (32, 32))
     x = np.random.default_rng(3).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
     terms, _, _ = model.generator_losses(x, x[:, ::-1], training=False)
     idt_b = losses.l1(model.G_AB(x[:, ::-1], training=False), x[:, ::-1])  # G_AB on a B image: weight lambda_B
@@ -130,7 +130,7 @@ def test_identity_and_cycle_weights_follow_the_reference():
 
 
 def test_cycle_loss_l2_is_squared_error_for_cycle_and_identity():
-    model = build_cycle_gan(tiny_config(cycle_loss="l2", lambda_A=10, lambda_B=4), 1, (32, 32))
+    model = CycleGAN.build(tiny_config(cycle_loss="l2", lambda_A=10, lambda_B=4), 1, (32, 32))
     x = np.random.default_rng(4).uniform(-1, 1, (1, 32, 32, 3)).astype("float32")
     terms, _, _ = model.generator_losses(x, x[:, ::-1], training=False)
     rec_a = np.asarray(model.G_BA(model.G_AB(x, training=False), training=False))
@@ -144,7 +144,7 @@ def test_cycle_loss_l2_is_squared_error_for_cycle_and_identity():
 def test_stacked_passes_compute_the_same_losses_and_gradients(norm):
     """Two passes of a network as one batch-of-two call (the lean step) change nothing with per-sample norms."""
     cfg = TrainConfig(dataset="x", netG="resnet_6blocks", ngf=4, ndf=4, norm=norm, seed=0)
-    model = build_cycle_gan(cfg, 10, (32, 32))
+    model = CycleGAN.build(cfg, 10, (32, 32))
     assert model.stack_passes
     rng = np.random.default_rng(0)
     real_A, real_B = (tf.constant(rng.uniform(-1, 1, (1, 32, 32, 3)), tf.float32) for _ in range(2))
@@ -171,4 +171,4 @@ def test_stacked_passes_compute_the_same_losses_and_gradients(norm):
 
 def test_batch_norm_never_stacks_passes():
     cfg = TrainConfig(dataset="x", netG="resnet_6blocks", ngf=4, ndf=4, norm="batch", seed=0)
-    assert not build_cycle_gan(cfg, 10, (32, 32)).stack_passes
+    assert not CycleGAN.build(cfg, 10, (32, 32)).stack_passes

@@ -19,9 +19,8 @@ from cyclegan_tf.data.pipeline import aligned_dataset
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation import evaluate, exact, fcn
 from cyclegan_tf.inference.translator import Translator, load_translator
-from cyclegan_tf.models.builders import build_generator
 from cyclegan_tf.models.pix2pix import Pix2Pix
-from cyclegan_tf.models.registry import build_model
+from cyclegan_tf.models.registry import build_generator, build_model
 from cyclegan_tf.runs import checkpoints, report
 from cyclegan_tf.training.trainer import train
 

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cyclegan_tf.choices import MODEL_DATA
 from cyclegan_tf.config import make_config, read_config_file
-from cyclegan_tf.models.registry import build_model
+from cyclegan_tf.models.registry import build_model, model_class
 from cyclegan_tf.nn.networks import min_discriminator_size, min_input_size, size_multiple
 
 RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
@@ -35,7 +34,7 @@ def test_recipe_trains_one_step_at_a_tiny_size(recipe, tmp_path):
     model = build_model(cfg, 1, (size, size))
     rng = np.random.default_rng(0)
     batch = tuple(rng.uniform(-1, 1, (1, size, size, 3)).astype("float32") for _ in range(2))
-    if MODEL_DATA[cfg.model] == "single":  # one folder of images: a batch is one tensor
+    if model_class(cfg).DATA == "single":  # one folder of images: a batch is one tensor
         batch = batch[0]
     logs = model.train_step(batch)
     assert set(logs) >= set(model.LOSS_NAMES) - ({"idt_A", "idt_B"} if not cfg.lambda_identity else set())

@@ -26,7 +26,7 @@ from cyclegan_tf.config import TrainConfig, make_config
 from cyclegan_tf.data.images import ImageTooLarge, load_image
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.inference.translator import load_translator
-from cyclegan_tf.models.cycle_gan import build_cycle_gan
+from cyclegan_tf.models.cycle_gan import CycleGAN
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.lock import RunLock
 from cyclegan_tf.training.trainer import TrainingDiverged, train
@@ -93,7 +93,7 @@ def test_readers_never_fail_while_a_trainer_rotates_checkpoints(tmp_path, data_d
         while trainer.poll() is None and time.time() < deadline:
             with checkpoints.open_checkpoint(run) as opened:  # what translate, evaluate and a resume do
                 steps.add(opened.state["step"])
-                generator = keras.Model.from_config(build_cycle_gan(opened.config, 6, (32, 32)).G_AB.get_config())
+                generator = keras.Model.from_config(CycleGAN.build(opened.config, 6, (32, 32)).G_AB.get_config())
                 opened.restore({"G_AB": generator})
             assert load_translator(run, "BtoA")(image).shape == (20, 28, 3)
             reads += 1
@@ -153,7 +153,7 @@ def test_skipped_float16_steps_are_counted_and_shown(tmp_path, data_dir, capsys)
     from cyclegan_tf.training.callbacks.progress import Progress, skipped_steps
 
     cfg = TrainConfig(**small(tmp_path, data_dir, mixed_precision="fp16"))
-    model = build_cycle_gan(cfg, 6, (32, 32))
+    model = CycleGAN.build(cfg, 6, (32, 32))
     x = np.zeros((1, 32, 32, 3), np.float32)
     model.g_optimizer.dynamic_scale.assign(1e38)  # the scaled loss overflows: the update is skipped, not fatal
     logs = model.train_step((x, x))
@@ -231,7 +231,7 @@ def test_photos_are_upright_and_bombs_refused(tmp_path):
 
 def test_a_failed_checkpoint_write_keeps_the_previous_one(tmp_path, monkeypatch):
     cfg = TrainConfig(**small(tmp_path, tmp_path / "data"))
-    model = build_cycle_gan(cfg, 6, (32, 32))
+    model = CycleGAN.build(cfg, 6, (32, 32))
     first = checkpoints.save_checkpoint(model, cfg.run_dir, "latest_00000002", 2, 0, cfg, training_state=True)
 
     def full_disk(*args, **kwargs):

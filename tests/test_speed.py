@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.cycle_gan import build_cycle_gan
+from cyclegan_tf.models.cycle_gan import CycleGAN
 from cyclegan_tf.models.precision import cpu_has_native_bfloat16, dtype_policy
 from cyclegan_tf.nn.networks import count_multiply_adds, define_discriminator, define_generator
 
@@ -21,7 +21,7 @@ def _fit(model, steps, size=32):
 @pytest.mark.parametrize("precision,compute", [("bf16", "bfloat16"), ("fp16", "float16")])
 def test_mixed_precision_step_is_finite_with_float32_outputs_and_weights(precision, compute):
     cfg = TrainConfig(dataset="x", netG="resnet_6blocks", ngf=8, ndf=8, mixed_precision=precision, seed=0)
-    model = build_cycle_gan(cfg, 10, (32, 32))
+    model = CycleGAN.build(cfg, 10, (32, 32))
     assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
     history = _fit(model, 3)
     assert all(np.isfinite(v[-1]) for v in history.values())
@@ -39,7 +39,7 @@ def test_mixed_precision_step_is_finite_with_float32_outputs_and_weights(precisi
 def test_xla_and_steps_per_execution():
     cfg = TrainConfig(dataset="x", netG="resnet_6blocks", ngf=8, ndf=8, jit_compile="on", steps_per_execution=2,
                       seed=0)
-    model = build_cycle_gan(cfg, 10, (32, 32))
+    model = CycleGAN.build(cfg, 10, (32, 32))
     assert model.jit_compile is True
     history = _fit(model, 4)
     assert all(np.isfinite(v[-1]) for v in history.values())

@@ -13,7 +13,7 @@ import pytest
 
 from cyclegan_tf.config import make_config
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.models.cycle_gan import build_cycle_gan
+from cyclegan_tf.models.cycle_gan import CycleGAN
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.training.trainer import TrainingInterrupted, train
 
@@ -91,7 +91,7 @@ def test_interrupt_then_resume_continues_exactly(tmp_path, data_dir):
 
     # A fresh model restored from the checkpoint equals the stopped one in every variable.
     cfg = make_config({"name": "small", "checkpoints_dir": str(tmp_path), "continue_train": True})
-    fresh = build_cycle_gan(cfg, 6, (32, 32))
+    fresh = CycleGAN.build(cfg, 6, (32, 32))
     groups = checkpoints.all_groups(fresh)
     checkpoints.restore(latest, checkpoints.parts_of(fresh, groups))
     restored = checkpoints.named_variables(checkpoints.parts_of(fresh, groups))
@@ -127,7 +127,7 @@ def test_resume_refuses_a_different_architecture(tmp_path, data_dir):
 
 def test_a_checkpoint_cut_short_never_replaces_the_last_good_one(tmp_path, monkeypatch, data_dir):
     cfg = make_config(_small_run(tmp_path, data_dir))
-    model = build_cycle_gan(cfg, 6, (32, 32))
+    model = CycleGAN.build(cfg, 6, (32, 32))
     good = checkpoints.save_checkpoint(model, cfg.run_dir, "latest_00000004", 4, 0, cfg, training_state=True)
 
     def crash(*args, **kwargs):
@@ -164,7 +164,7 @@ def test_sigkill_at_any_moment_leaves_a_loadable_checkpoint(tmp_path, data_dir):
     latest = checkpoints.latest_checkpoint(tmp_path / "small")
     assert latest is not None and checkpoints.read_state(latest)["step"] >= 5
     cfg = make_config({"name": "small", "checkpoints_dir": str(tmp_path), "continue_train": True})
-    model = build_cycle_gan(cfg, 6, (32, 32))
+    model = CycleGAN.build(cfg, 6, (32, 32))
     checkpoints.restore(latest, checkpoints.parts_of(model, checkpoints.all_groups(model)))
     assert int(model.step_counter.numpy()) == checkpoints.read_state(latest)["step"]
     assert os.path.isfile(tmp_path / "small" / "config.json")

@@ -7,6 +7,7 @@ import click
 from cyclegan_tf import choices
 from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT
 from cyclegan_tf.cli.options import choice_type
+from cyclegan_tf.models.registry import model_names
 from cyclegan_tf.startup import import_tensorflow_quietly
 
 
@@ -18,7 +19,7 @@ from cyclegan_tf.startup import import_tensorflow_quietly
               help="Generator architecture [default: read from the file].")
 @click.option("--norm", type=click.Choice(choices.NORMS), help="Normalization [default: read from the file].")
 @click.option("--ngf", type=click.IntRange(min=1), help="Generator width [default: read from the file].")
-@click.option("--model", type=click.Choice(choices.MODELS),
+@click.option("--model", type=click.Choice(model_names()),
               help="For one generator file: how it was trained [default: pix2pix for a U-Net with batch norm, "
                    "else cycle_gan].")
 @click.option("--direction", type=click.Choice(choices.DIRECTIONS), default="AtoB", show_default=True,

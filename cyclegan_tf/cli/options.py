@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from cyclegan_tf.config import TrainConfig, field_type
+from cyclegan_tf.config import TrainConfig, option_type
+from cyclegan_tf.config.schema import SharedOptions
 
 
 class NameOf(click.ParamType):
@@ -46,16 +47,21 @@ def flag_names(name: str) -> list[str]:
 
 
 def config_options(command: Callable) -> Callable:
-    """Add one option per `TrainConfig` field to a click command (default None = not given)."""
+    """Add one option per `TrainConfig` field to a click command (default None = not given); a model's own
+    options say whose they are ("CUT: ...")."""
+    shared = {f.name for f in dataclasses.fields(SharedOptions)}
     for f in reversed(dataclasses.fields(TrainConfig)):
         if not f.metadata["option"]:
             continue
-        meta, kind = f.metadata, field_type(f.name)[0]
+        meta, kind = f.metadata, option_type(f.name)[0]
         shown = f.default in (None, False) or "[default:" in meta["help"]
+        help_text = meta["help"]
+        if f.name not in shared:  # whose option it is: "CUT: weight of the GAN loss."
+            help_text = f"{meta['group']}: {help_text[0].lower()}{help_text[1:]}"
         if kind is bool and meta["flags"] and "/" in meta["flags"][0]:  # negatable: say which side is the default
-            help_text = f"{meta['help']}  [default: {'on' if f.default else 'off'}]"
+            help_text = f"{help_text}  [default: {'on' if f.default else 'off'}]"
         else:
-            help_text = meta["help"] + ("" if shown else f"  [default: {f.default}]")
+            help_text += "" if shown else f"  [default: {f.default}]"
         decls = [*(meta["flags"] or flag_names(f.name)), f.name]
         if kind is bool:  # a negatable flag ("--x/--no-x") is a flag by its declaration
             flag = {} if "/" in decls[0] else {"is_flag": True}
@@ -72,5 +78,5 @@ def config_options(command: Callable) -> Callable:
 
 def typed_options(options: dict[str, Any]) -> dict[str, Any]:
     """The options click gave, with choices (strings) converted to their field's type (`--input-nc 1` -> 1)."""
-    return {name: value if value is None or isinstance(value, bool) else field_type(name)[0](value)
+    return {name: value if value is None or isinstance(value, bool) else option_type(name)[0](value)
             for name, value in options.items()}

@@ -21,14 +21,13 @@ No TensorFlow here (numpy and Pillow): the Lab conversion below uses the same fo
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from cyclegan_tf.cielab import srgb_to_lab
+from cyclegan_tf.data.synthetic import is_written, write_image_set
 
 NAME = "colorization_demo"
 SIZE = 64
@@ -50,7 +49,6 @@ NOISE = 3.0  # standard deviation of the pixel noise, in 0..255 units
 # so an output of the right hue at half the chroma (a washed-out, blurry answer) still counts.
 GROUND_CHROMA = 18.0
 SPLITS = {"train": 0, "test": 1}
-README = "README.txt"
 
 KIND_AB = srgb_to_lab(KIND_COLOURS)[:, 1:]  # where `colour_classes` looks for each kind
 
@@ -100,22 +98,6 @@ def render(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.round(image), 0, 255).astype(np.uint8)
 
 
-def _publish(staging: Path, folder: Path) -> None:
-    """Move a finished staging folder to `folder`: one rename when `folder` is new, else split by split
-    (replacing those of the same names) with the README last, so that its presence means complete."""
-    try:
-        os.rename(staging, folder)
-        return
-    except OSError:  # `folder` exists (and is not empty)
-        pass
-    for name in (*SPLITS, README):
-        target = folder / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        os.replace(staging / name, target)
-    staging.rmdir()
-
-
 def make_dataset(folder: Path, train: int = 200, test: int = 30, seed: int = 0) -> Path:
     """Write `folder/train/*.png` and `folder/test/*.png` (64x64 RGB, deterministic for a seed).
 
@@ -131,28 +113,10 @@ def make_dataset(folder: Path, train: int = 200, test: int = 30, seed: int = 0) 
     Returns:
         `folder`, as a `Path`.
     """
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
-    if staging.exists():
-        shutil.rmtree(staging)
-    for split, offset in SPLITS.items():
-        rng = np.random.default_rng([seed, offset])
-        (staging / split).mkdir(parents=True)
-        for i in range(train if split == "train" else test):
-            Image.fromarray(render(shapes_map(rng), rng)).save(staging / split / f"{i:04d}.png")
-    (staging / README).write_text(
-        f"cyclegan-tf {NAME}: size {SIZE}, seed {seed}, train {train}, test {test}. Shapes on a grey ground, "
-        f"one isoluminant colour per kind ({', '.join(KINDS)}): the colour follows from the shape only.\n"
-    )
-    _publish(staging, folder)
-    return folder
-
-
-def is_complete(folder: Path) -> bool:
-    """Whether `make_dataset` finished writing `folder` (its README.txt and both splits are there)."""
-    folder = Path(folder)
-    return (folder / README).is_file() and all((folder / split).is_dir() for split in SPLITS)
+    draw = lambda split, rng: {split: render(shapes_map(rng), rng)}
+    return write_image_set(folder, {"train": train, "test": test}, draw, seed, f"cyclegan-tf {NAME}: size {SIZE}, "
+                           f"seed {seed}, train {train}, test {test}. Shapes on a grey ground, one isoluminant colour "
+                           f"per kind ({', '.join(KINDS)}): the colour follows from the shape only.\n")
 
 
 def ensure_dataset(folder: Path) -> Path:
@@ -165,7 +129,7 @@ def ensure_dataset(folder: Path) -> Path:
         `folder`, as a `Path`.
     """
     folder = Path(folder)
-    if not is_complete(folder):
+    if not is_written(folder, tuple(SPLITS)):
         make_dataset(folder)
     return folder
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cyclegan_tf.data.synthetic import write_image_set
+
 NAME = "demo"
 GROUND = np.array([225, 220, 205], np.float32)
 ORANGE = np.array([230, 120, 40], np.float32)  # domain A: solid
@@ -85,10 +87,10 @@ def render(mask: np.ndarray, style: int, rng: np.random.Generator) -> np.ndarray
 def make_demo_dataset(root: Path, size: int = 64, n_train: int = 200, n_test: int = 30, seed: int = 0) -> Path:
     """Write trainA/ trainB/ testA/ testB/ of PNGs under `root` (deterministic for a seed).
 
-    A README.txt naming the size and seed is written last.
+    A README.txt naming the size and seed is written last (`synthetic.write_image_set`).
 
     Args:
-        root: the folder to write into; created if needed, and files of the same names are overwritten.
+        root: the folder to write into; created if needed, its splits of the same names replaced.
         size: the side of each square image, in pixels.
         n_train: images in each of trainA/ and trainB/.
         n_test: images in each of testA/ and testB/.
@@ -97,18 +99,10 @@ def make_demo_dataset(root: Path, size: int = 64, n_train: int = 200, n_test: in
     Returns:
         `root`, as a `Path`.
     """
-    root = Path(root)
-    for split, (style, offset) in SPLITS.items():
-        rng = np.random.default_rng([seed, offset])
-        folder = root / split
-        folder.mkdir(parents=True, exist_ok=True)
-        for i in range(n_train if split.startswith("train") else n_test):
-            image = render(shapes_mask(rng, size), style, rng)
-            Image.fromarray(image).save(folder / f"{i:04d}.png")
-    (root / "README.txt").write_text(
-        f"cyclegan-tf demo dataset: size {size}, seed {seed}. A: solid orange shapes; B: blue striped shapes.\n"
-    )
-    return root
+    counts = {split: n_train if split.startswith("train") else n_test for split in SPLITS}
+    draw = lambda split, rng: {split: render(shapes_mask(rng, size), SPLITS[split][0], rng)}
+    return write_image_set(root, counts, draw, seed, f"cyclegan-tf demo dataset: size {size}, seed {seed}. A: solid "
+                           "orange shapes; B: blue striped shapes.\n")
 
 
 def classify(image: np.ndarray) -> np.ndarray:

@@ -30,6 +30,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from cyclegan_tf.data.synthetic import is_written, write_image_set
+
 NAME = "labels2photo_demo"
 CLASSES = ("road", "sidewalk", "building", "vegetation", "sky", "car")
 K = len(CLASSES)
@@ -143,26 +145,19 @@ def make_paired_dataset(root: Path, size: int = 64, n_train: int = 300, n_test: 
     Returns:
         `root`, as a `Path`.
     """
-    root = Path(root)
-    for split, offset in SPLITS.items():
-        rng = np.random.default_rng([seed, offset])
-        for folder in (split, f"{split}A", f"{split}B"):
-            (root / folder).mkdir(parents=True, exist_ok=True)
-        for i in range(n_train if split == "train" else n_test):
-            a, b = make_pair(rng, size)
-            Image.fromarray(np.concatenate([a, b], axis=1)).save(root / split / f"{i:04d}.png")
-            Image.fromarray(a).save(root / f"{split}A" / f"{i:04d}.png")
-            Image.fromarray(b).save(root / f"{split}B" / f"{i:04d}.png")
-    (root / "README.txt").write_text(
-        f"cyclegan-tf {NAME}: size {size}, seed {seed}. A: label maps of {K} classes ({', '.join(CLASSES)}); "
-        "B: rendered photos (sidewalk and vegetation striped, with the mean colour of road and building).\n"
-    )
-    return root
+    def draw(split: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        a, b = make_pair(rng, size)
+        return {split: np.concatenate([a, b], axis=1), f"{split}A": a, f"{split}B": b}
+
+    counts = {split: n_train if split == "train" else n_test for split in SPLITS}
+    return write_image_set(root, counts, draw, seed, f"cyclegan-tf {NAME}: size {size}, seed {seed}. A: label maps "
+                           f"of {K} classes ({', '.join(CLASSES)}); B: rendered photos (sidewalk and vegetation "
+                           "striped, with the mean colour of road and building).\n")
 
 
 def ensure_dataset(root: Path) -> Path:
     """The dataset at `root`, generated on first use (README.txt is written last: its presence means complete)."""
-    if not (Path(root) / "README.txt").is_file():
+    if not is_written(root, tuple(name for split in SPLITS for name in (split, f"{split}A", f"{split}B"))):
         make_paired_dataset(root)
     return Path(root)
 

@@ -10,7 +10,6 @@ max(|A|, |B|) images, as in the reference.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -20,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cyclegan_tf.choices import MODEL_DATA
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data.images import check_image, list_images, load_image, load_pair, mixed_channels_note
 from cyclegan_tf.data.splits import single_folder
 from cyclegan_tf.errors import UserError
+from cyclegan_tf.models.registry import model_class
 from cyclegan_tf.nn.networks import min_discriminator_size, min_input_size, size_multiple
 from cyclegan_tf.pixels import signed_tensor
 
@@ -253,7 +252,7 @@ def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     _check_crop_size(cfg)
     folder = Path(root) / "train"
     if not folder.is_dir():
-        raise UserError(f"no train/ folder of A|B images in {root} (--model pix2pix needs aligned data)")
+        raise UserError(f"no train/ folder of A|B images in {root} (--model {cfg.model} needs aligned data)")
     files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
     sizes = [resized_size(w // 2, h, cfg) for _, w, h in files]
     decode = lambda path, size: decode_pair(path, size, cfg.input_nc, cfg.output_nc)
@@ -267,30 +266,23 @@ def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     return TrainingData(ds, math.ceil(len(files) / cfg.batch_size), shape, {"pairs": len(files)})
 
 
-# --augment flip-crop: images are scaled to this times the crop size, then cropped (the reference's 286 / 256)
-FLIP_CROP_SCALE = 9 / 8
-
-
 def single_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     """Batches of images from one folder (`splits.single_folder`: train/, trainA/ or the dataroot itself).
 
-    Colorization reads colour photos as `--preprocess` says. A DCGAN's images are square, sized by `--augment`:
-    none and diffaugment resize each image to `--crop-size`; flip-crop resizes to `FLIP_CROP_SCALE` times that,
-    crops at random and flips.
+    Images are read as `--preprocess` says, or as the model's `data_config` changes it (a DCGAN's are square, sized
+    by its `--augment`); a model whose networks take one size (not `FULLY_CONVOLUTIONAL`) skips the size checks.
 
     Args:
         root: the dataroot.
-        cfg: the training options (a DCGAN's images have `--output-nc` channels, colorization's 3).
+        cfg: the training options (images of `--output-nc` channels).
 
     Returns:
         Batches of float32 in [-1, 1], repeated forever; an epoch is images / batch size steps (rounded up);
         `counts` is {"images": n}.
     """
-    if cfg.model == "dcgan":
-        flip_crop = cfg.augment == "flip-crop"
-        load = round(cfg.crop_size * FLIP_CROP_SCALE) if flip_crop else cfg.crop_size
-        cfg = dataclasses.replace(cfg, preprocess="resize_and_crop", load_size=load, no_flip=not flip_crop)
-    else:
+    model = model_class(cfg)
+    cfg = model.data_config(cfg)
+    if model.FULLY_CONVOLUTIONAL:
         _check_crop_size(cfg)
     channels = cfg.output_nc
     folder = single_folder(root, "train")
@@ -298,14 +290,14 @@ def single_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     sizes = [resized_size(w, h, cfg) for _, w, h in files]
     decode = lambda path, size: decode_and_resize(path, size, channels)
     ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, cfg.seed,
-                                check_discriminator=cfg.model != "dcgan")
+                                check_discriminator=model.FULLY_CONVOLUTIONAL)
     _check_batchable(shape, cfg)
     ds = ds.batch(cfg.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
     return TrainingData(ds, math.ceil(len(files) / cfg.batch_size), shape, {"images": len(files)})
 
 
 def training_data(root: Path, cfg: TrainConfig) -> TrainingData:
-    """The training batches of `cfg.model` (`choices.MODEL_DATA`): aligned pairs (pix2pix), unpaired domains
+    """The training batches of `cfg.model` (its `DATA`): aligned pairs (pix2pix), unpaired domains
     (CycleGAN), or images of one folder (colorization, DCGAN).
 
     Args:
@@ -314,7 +306,11 @@ def training_data(root: Path, cfg: TrainConfig) -> TrainingData:
         cfg: the training options; `cfg.model` picks the layout.
 
     Returns:
-        The batches (float32 in [-1, 1], repeated forever), the steps of an epoch, the image shape and counts.
+        The batches (float32 in [-1, 1], repeated forever), the steps of an epoch (`--epoch-size` images, or one
+        pass over the data), the image shape and counts.
     """
     loaders = {"aligned": aligned_dataset, "unpaired": unpaired_dataset, "single": single_dataset}
-    return loaders[MODEL_DATA[cfg.model]](root, cfg)
+    data = loaders[model_class(cfg).DATA](root, cfg)
+    if cfg.epoch_size:  # the batches repeat forever: an epoch is as many steps as the user says
+        data.steps_per_epoch = math.ceil(cfg.epoch_size / cfg.batch_size)
+    return data

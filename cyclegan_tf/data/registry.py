@@ -19,12 +19,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclegan_tf.choices import DATASET_KINDS, MODEL_DATA
+from cyclegan_tf.choices import DATASET_KINDS
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import colorization_demo, demo, labels2photo
 from cyclegan_tf.data.download import ArchiveError, DownloadError, extract_archive, fetch, part_path
+from cyclegan_tf.data.synthetic import is_written
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import cache_dir
+from cyclegan_tf.models.registry import model_class
 
 DEMO = demo.NAME
 DEFAULT_MIRROR = "http://efrosgans.eecs.berkeley.edu"
@@ -214,7 +216,7 @@ def resolve_dataset(name: str, data_dir: str | Path | None = None, kind: str | N
     """
     if name == DEMO:
         folder = data_root(data_dir) / DEMO
-        if not (folder / "testB").is_dir():
+        if not is_written(folder, tuple(demo.SPLITS)):
             demo.make_demo_dataset(folder)
         return folder
     if name == labels2photo.NAME:  # generated too; both layouts (aligned and unpaired) in one folder
@@ -320,7 +322,7 @@ def resolve_dataroot(cfg: TrainConfig) -> Path:
         return root
     if not cfg.dataset:  # an imported run that does not say what it was trained on
         raise UserError(f"run {cfg.name} names no dataset: give --dataroot DIR")
-    kind = MODEL_DATA[cfg.model]
+    kind = model_class(cfg).DATA
     # a model of one folder of images takes any dataset (its train/, or its first domain's trainA/)
     return resolve_dataset(cfg.dataset, cfg.data_dir, kind=None if kind == "single" else kind)
 

@@ -27,6 +27,7 @@ from cyclegan_tf.data.images import (
     read_each,
 )
 from cyclegan_tf.errors import UserError
+from cyclegan_tf.models.registry import model_class
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -129,8 +130,9 @@ def _read_split(folder: Path, max_images: int | None, read, skipped: Skipped | N
 
 def test_images(config: TrainConfig, root: Path, direction: str, max_images: int | None = None,
                 skipped: Skipped | None = None, strict: bool = False) -> TestImages:
-    """The test images of one direction of a run: pix2pix's A|B pairs split (`--direction BtoA` swaps them),
-    a CycleGAN's source and target domain folders.
+    """The test images of one direction of a run, by the data its model reads (`AdversarialModel.DATA`): aligned
+    A|B pairs split (`--direction BtoA` swaps them); one folder of colour photos, each one's grey in; or the
+    source and target domain folders of unpaired data.
 
     Args:
         config: the run's configuration (model and channel counts).
@@ -143,12 +145,13 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
     Returns:
         The inputs (uint8) and, decoded on first use, the targets, with where they come from.
     """
-    if config.model == "colorization":  # colour photos: the grey of each (its Lab lightness) in, the photo out
+    kind = model_class(config).DATA
+    if kind == "single":  # colour photos (colorization): the grey of each (its Lab lightness) in, the photo out
         folder, split = single_test_folder(root)
         targets = load_split(folder, 3, max_images, skipped, strict)
         return TestImages([grey_of_lightness(image) for image in targets], lambda: targets, split, True,
                           f"{folder} grey", str(folder))
-    if config.model == "pix2pix":
+    if kind == "aligned":
         folder, split = split_folder(root)
         pairs = _read_split(folder, max_images, lambda p: load_pair(p, config.input_nc, config.output_nc), skipped,
                             strict)

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from cyclegan_tf.choices import EXPORT_FORMATS, GENERATIVE, QUANTIZE_MODES
+from cyclegan_tf.choices import EXPORT_FORMATS, QUANTIZE_MODES
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import sha256_of, write_text_atomic
 from cyclegan_tf.inference.graph import ImageGenerator, ImageTranslator, image_translator
 from cyclegan_tf.inference.sampler import noise, noise_generator
 from cyclegan_tf.inference.translator import load_generators
-from cyclegan_tf.models.registry import run_directions, translating_directions
+from cyclegan_tf.models.registry import generates, run_directions, translating_directions
 from cyclegan_tf.nn.layers import portable_ops
 from cyclegan_tf.pixels import to_signed
 from cyclegan_tf.runs.checkpoints import Checkpoint
@@ -73,7 +73,7 @@ def translation_model(checkpoint: Checkpoint, direction: str | None = None, raw:
 
 def run_calibration_images(config, direction: str | None = None, limit: int = 50) -> list[np.ndarray]:
     """Up to `limit` of a run's test inputs of `direction` (uint8) for int8 calibration; a DCGAN's: noise vectors."""
-    if config.model in GENERATIVE:
+    if generates(config):
         return list(noise(limit, config.nz, seed=0))
     from cyclegan_tf.data.registry import resolve_dataroot
     from cyclegan_tf.data.splits import test_images
@@ -133,7 +133,7 @@ def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction
         raise UserError("--quantize applies to --format litert only")
     require(*NEEDS.get(fmt, ()))
     config = checkpoint.config
-    if config.model in GENERATIVE:  # noise in, images out
+    if generates(config):  # noise in, images out
         model = generation_model(checkpoint, raw)
         spec = tf.TensorSpec((None, model.nz), tf.float32, name="z")
         size, channels = model.image_shape[0], model.image_shape[-1]

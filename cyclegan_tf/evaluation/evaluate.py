@@ -32,7 +32,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from cyclegan_tf.choices import DIRECTIONS, GENERATIVE, REVERSE
+from cyclegan_tf.choices import DIRECTIONS, REVERSE
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import labels2photo
 from cyclegan_tf.data.images import Skipped
@@ -46,7 +46,7 @@ from cyclegan_tf.evaluation.metrics import fid, kid, l1, psnr
 from cyclegan_tf.files import write_text_atomic
 from cyclegan_tf.inference.sampler import Sampler, sampler_of
 from cyclegan_tf.inference.translator import Translator, load_generators, translators_of
-from cyclegan_tf.models.registry import run_directions
+from cyclegan_tf.models.registry import generates, run_directions
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.report import fit_square
 
@@ -313,7 +313,7 @@ def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = N
         root = Path(dataroot) if dataroot else resolve_dataroot(config)
         if not root.is_dir():
             raise UserError(f"--dataroot folder not found: {root}")
-        if config.model in GENERATIVE:
+        if generates(config):
             directions, sampler = (GENERATED,), sampler_of(opened)
         else:
             directions = run_directions(config) if direction == "both" else (direction,)
@@ -323,7 +323,7 @@ def evaluate_run(run: str | Path, direction: str = "both", epoch: int | None = N
     if features:  # after the checks above, before the work: a missing model fails fast
         extractor = (feature_extractor if isinstance(feature_extractor, FeatureExtractor)
                      else load_feature_extractor(feature_extractor))
-    if config.model in GENERATIVE:
+    if generates(config):
         scores = {GENERATED: score_generation(sampler, config, root, extractor, max_images)}
     else:
         scores = evaluate_generators(generators, config, root, directions, extractor, max_images, dataroot, skipped,

@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     from cyclegan_tf.evaluation.evaluate import score_generation
     from cyclegan_tf.evaluation.features import load_feature_extractor, save_random_extractor
     from cyclegan_tf.inference.sampler import Sampler
-    from cyclegan_tf.models.builders import build_generator
+    from cyclegan_tf.models.registry import build_generator
     from cyclegan_tf.training.trainer import train
 
     scratch = Path(tempfile.mkdtemp(prefix="cyclegan-tf-augment-"))

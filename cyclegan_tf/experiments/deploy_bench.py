@@ -28,7 +28,7 @@ import numpy as np
 MEMORY = """
 import resource, sys, numpy as np
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.builders import build_generator
+from cyclegan_tf.models.registry import build_generator
 from cyclegan_tf.inference.translator import Translator
 side, tile = int(sys.argv[1]), int(sys.argv[2])
 generator = build_generator(TrainConfig(netG="resnet_9blocks", ngf=64), "AtoB")

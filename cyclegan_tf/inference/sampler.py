@@ -14,12 +14,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from cyclegan_tf.choices import GENERATIVE
 from cyclegan_tf.data.images import png_bytes
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import write_atomic
 from cyclegan_tf.inference.graph import ImageGenerator
-from cyclegan_tf.models.builders import build_generator
+from cyclegan_tf.models.registry import all_models, build_generator, generates
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.report import GAP, hstack, vstack
 
@@ -74,9 +73,10 @@ def sampler_of(checkpoint: checkpoints.Checkpoint) -> Sampler:
 def noise_generator(checkpoint: checkpoints.Checkpoint) -> keras.Model:
     """The generator of an open checkpoint of a DCGAN run, with its weights; another model's is a `UserError`."""
     config = checkpoint.config
-    if config.model not in GENERATIVE:
+    if not generates(config):
+        makers = " or ".join(name for name, model in all_models().items() if model.GENERATES)
         raise UserError(f"run {config.name} is a {config.model} run: it translates images (cyclegan-tf translate); "
-                        f"only a {' or '.join(GENERATIVE)} run generates from noise")
+                        f"only a {makers} run generates from noise")
     generator = build_generator(config)
     checkpoint.restore({"G": generator})
     return generator

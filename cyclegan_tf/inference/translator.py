@@ -22,8 +22,12 @@ from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import write_atomic
 from cyclegan_tf.inference.graph import image_translator
 from cyclegan_tf.inference.tiles import translate_tiled
-from cyclegan_tf.models.builders import build_generator
-from cyclegan_tf.models.registry import generator_attribute, translating_directions, translation_network
+from cyclegan_tf.models.registry import (
+    build_generator,
+    generator_attribute,
+    translating_directions,
+    translation_network,
+)
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.runs.report import GAP, hstack
 

@@ -26,8 +26,7 @@ from cyclegan_tf.errors import UserError
 from cyclegan_tf.inference.translator import load_generators
 from cyclegan_tf.interop import pth, reference
 from cyclegan_tf.interop.reference import Architecture
-from cyclegan_tf.models.builders import build_discriminator, build_generator
-from cyclegan_tf.models.registry import run_directions
+from cyclegan_tf.models.registry import build_discriminator, build_generator, run_directions
 from cyclegan_tf.runs import checkpoints
 
 # our network attribute <- the reference's file suffix, per model

@@ -1,2 +1,2 @@
-"""The models by name (`registry`), each in a module of its own, with what they share (`base`, `builders`,
-`precision`, `schedules`)."""
+"""The models, each in a module of its own that registers itself (`registry` finds them), with what they
+share (`base`, `builders`, `precision`)."""

@@ -1,13 +1,23 @@
-"""What every model shares: `AdversarialModel` (loss trackers, the step counter, one optimizer per player, the
-end of a step) and the helpers of their `train_step`s."""
+"""What every model shares: `AdversarialModel` (what a model declares about itself, loss trackers, the step
+counter, one optimizer per player, the end of a step), `register_model`, and the helpers of their `train_step`s.
+
+Importing a model module costs no TensorFlow (`cyclegan_tf.lazy`): `AdversarialModel` is a plain class until a
+model is made, when Keras' `Model` joins it (`__new__`), so that `train --help`, config files and their checks read
+every model's declarations in a fraction of a second.
+"""
 
 from __future__ import annotations
 
-import keras
-import tensorflow as tf
+import dataclasses
+import functools
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.nn import losses
+from cyclegan_tf.compat import SkipSymbolicBuild, multiworker_logs
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.lazy import keras, tf
+
+if TYPE_CHECKING:
+    from cyclegan_tf.config import TrainConfig
 
 
 def two_passes(network: keras.Model, first: tf.Tensor, second: tf.Tensor, stacked: bool,
@@ -58,6 +68,8 @@ def discriminator_term(D: keras.Model, real: tf.Tensor, fake: tf.Tensor, gan_mod
     Returns:
         The float32 scalar loss (halved as in the reference, plus the penalty).
     """
+    from cyclegan_tf.nn import losses
+
     real_logits, fake_logits = two_passes(D, real, fake, stacked, training)
     term = losses.discriminator_loss(real_logits, fake_logits, gan_mode)
     if gan_mode == "wgangp":
@@ -65,13 +77,47 @@ def discriminator_term(D: keras.Model, real: tf.Tensor, fake: tf.Tensor, gan_mod
     return term
 
 
-class AdversarialModel(keras.Model):
-    """What every model here shares: loss trackers, the step counter, one optimizer per player, the step's end.
+MODELS: dict[str, type[AdversarialModel]] = {}  # --model name -> class, filled by `register_model`
 
-    Subclasses name their networks in `GENERATOR_NAMES` and `DISCRIMINATOR_NAMES` and the rest of their
-    training state in `TRAINING_STATE` (attribute names; `runs.checkpoints` saves `NETWORKS` + `TRAINING_STATE`),
-    their loss terms in `LOSS_NAMES`, and which generator translates which way in `directions`.
+
+def register_model(model: type[AdversarialModel]) -> type[AdversarialModel]:
+    """Class decorator: `model` answers to `--model <model.NAME>` (`models.registry` finds every model module)."""
+    if not model.NAME or model.NAME in MODELS:
+        raise ValueError(f"model {model.__name__} needs a NAME no other model has, not {model.NAME!r}")
+    MODELS[model.NAME] = model
+    return model
+
+
+class AdversarialModel(SkipSymbolicBuild):
+    """What every model here shares: what it declares about itself, loss trackers, the step counter, one
+    optimizer per player, the step's end.
+
+    A model is one module: a subclass registered with `@register_model` that declares
+
+    - `NAME` (its `--model`; `DEFAULT`: the one `--model` defaults to), `SUMMARY` (its line in `train --help`),
+      `DATA` (what it trains on: "unpaired" trainA/ trainB/, "aligned" A|B images, "single" one folder),
+      `OPTIONS` (a dataclass of its own options, fields made with `options.option`; `TrainConfig` carries them
+      under their names), `PRESET` (option values it brings, over the shared defaults), `GENERATES` (it makes
+      images from noise, translating none), `XLA_SAFE` (False: `--jit-compile auto` leaves XLA off),
+      `FULLY_CONVOLUTIONAL` (False: its networks take one image size, `--crop-size`), `RESUME_FIXED` (shared
+      options that fix its weights' shapes);
+    - `validate(cfg)`, `build(cfg, steps_per_epoch, image_shape)`, and where the defaults do not fit,
+      `generator`, `discriminator`, `directions`, `translation_network`, `data_config`;
+    - its networks in `GENERATOR_NAMES` and `DISCRIMINATOR_NAMES` and the rest of its training state in
+      `TRAINING_STATE` (attribute names; `runs.checkpoints` saves `NETWORKS` + `TRAINING_STATE`), its loss terms
+      in `LOSS_NAMES`, and its `train_step`.
     """
+
+    NAME: ClassVar[str] = ""
+    DEFAULT: ClassVar[bool] = False  # the model `--model` defaults to (one has it)
+    SUMMARY: ClassVar[str] = ""
+    DATA: ClassVar[str] = "unpaired"
+    OPTIONS: ClassVar[type | None] = None
+    PRESET: ClassVar[dict[str, Any]] = {}
+    GENERATES: ClassVar[bool] = False
+    XLA_SAFE: ClassVar[bool] = True
+    FULLY_CONVOLUTIONAL: ClassVar[bool] = True
+    RESUME_FIXED: ClassVar[tuple[str, ...]] = ()
 
     LOSS_NAMES: tuple[str, ...] = ()
     GENERATOR_NAMES: tuple[str, ...] = ()
@@ -82,6 +128,45 @@ class AdversarialModel(keras.Model):
         super().__init_subclass__(**kwargs)
         cls.NETWORKS = cls.GENERATOR_NAMES + cls.DISCRIMINATOR_NAMES  # all a checkpoint's networks
 
+    def __new__(cls, *args, **kwargs):
+        # A model is a Keras `Model` from the moment one is made: its class with `keras.Model` mixed in.
+        keras_class = cls if issubclass(cls, keras.Model) else _with_keras_model(cls)
+        return keras.Model.__new__(keras_class, *args, **kwargs)
+
+    @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        """A `UserError` for options this model cannot train with (after the checks every model shares)."""
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None) -> AdversarialModel:
+        """The compiled model, ready for `fit`.
+
+        Args:
+            cfg: the run's config.
+            steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
+            image_shape: (height, width) of every training image, or None when they vary.
+        """
+        raise NotImplementedError
+
+    @classmethod
+    def generator(cls, cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
+        """The generator for `direction` (`builders.reference_generator`: the reference's networks)."""
+        from cyclegan_tf.models.builders import reference_generator
+
+        return reference_generator(cfg, direction)
+
+    @classmethod
+    def discriminator(cls, cfg: TrainConfig, input_nc: int, name: str) -> keras.Model:
+        """A discriminator of images of `input_nc` channels (`builders.reference_discriminator`)."""
+        from cyclegan_tf.models.builders import reference_discriminator
+
+        return reference_discriminator(cfg, input_nc, name)
+
+    @classmethod
+    def data_config(cls, cfg: TrainConfig) -> TrainConfig:
+        """The config the data loader reads this model's training images with (`cfg` itself by default)."""
+        return cfg
+
     def __init__(self, seed: int = 0, **kwargs):
         super().__init__(**kwargs)
         self.seed = int(seed)  # of the step's stateless random draws (`step_seed`)
@@ -91,6 +176,13 @@ class AdversarialModel(keras.Model):
         # Under tf.distribute each replica adds 1 per step; the first replica's count is the step.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter",
                                            aggregation="only_first_replica")
+
+    @classmethod
+    def own_options(cls) -> tuple[str, ...]:
+        """The names of this model's own options: the fields of its `OPTIONS` and of those of the models it extends
+        (SinCUT's and CUT's)."""
+        declared = [klass.OPTIONS for klass in cls.__mro__ if getattr(klass, "OPTIONS", None)]
+        return tuple(dict.fromkeys(f.name for options in declared for f in dataclasses.fields(options)))
 
     @classmethod
     def directions(cls, config: TrainConfig) -> dict[str, str]:
@@ -130,14 +222,6 @@ class AdversarialModel(keras.Model):
         g_optimizer.build(self.trainable_variables_of(self.generators))
         d_optimizer.build(self.trainable_variables_of(self.discriminators))
 
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Under a tf.distribute strategy, Keras' `fit` (3.15) takes a batch from the epoch's iterator to build the
-        # model symbolically, so that batch is never trained on, and under MultiWorkerMirroredStrategy it fails on
-        # a tuple batch. Our models are built in `compile` (functional networks, optimizers, pools, trackers), so
-        # there is nothing to build: skip it. A private method: setup.cfg pins Keras below 3.16, and
-        # tests/test_distribute.py checks that N replicas train as one replica on the global batch.
-        return None
-
     @staticmethod
     def trainable_variables_of(networks: list[keras.Model]) -> list:
         return [v for network in networks for v in network.trainable_variables]
@@ -157,7 +241,19 @@ class AdversarialModel(keras.Model):
             self.trackers[name].update_state(value)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         logs["lr"] = learning_rate
-        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
-            # Keras 3.15 reduces multi-worker logs with `strategy.reduce(..., axis=0)`, which needs a dimension
-            logs = {name: tf.reshape(tf.cast(value, tf.float32), [1]) for name, value in logs.items()}
-        return logs
+        return multiworker_logs(logs)
+
+
+@functools.cache
+def _with_keras_model(model: type[AdversarialModel]) -> type:
+    """`model` with `keras.Model` after it in the method order: its methods (`train_step`, `compile`, `metrics`)
+    override Keras' own, and `isinstance(made, model)` holds."""
+    return type(model.__name__, (model, keras.Model), {"__module__": model.__module__, "__doc__": model.__doc__,
+                                                       "__qualname__": model.__qualname__})
+
+
+def check_positive(**values: float) -> None:
+    """A `UserError` naming the first option (by its flag) whose value is below 1."""
+    for name, value in values.items():
+        if value < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1")

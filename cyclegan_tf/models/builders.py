@@ -1,19 +1,19 @@
-"""A run's networks and optimizers from its `TrainConfig`, shared by every model's builder and by inference."""
+"""The reference's networks and optimizers from a run's `TrainConfig`, which every model's `build` uses."""
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
 
-from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.base import AdversarialModel
+from cyclegan_tf.lazy import keras
 from cyclegan_tf.models.precision import dtype_policy
-from cyclegan_tf.models.schedules import EpochSchedule, Plateau
-from cyclegan_tf.nn.networks import dcgan_discriminator, dcgan_generator, define_discriminator, define_generator
+
+if TYPE_CHECKING:
+    from cyclegan_tf.config import TrainConfig
+    from cyclegan_tf.models.base import AdversarialModel
 
 
-def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
-    """The generator of a run for `direction` ("AtoB" -> G_AB, "BtoA" -> G_BA); a DCGAN's from noise (G), a
-    colorization's network from L to ab (see `models.colorization`).
+def reference_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
+    """The reference's generator of a run for `direction` ("AtoB" -> G_AB, "BtoA" -> G_BA).
 
     Args:
         cfg: the run's configuration (`netG`, `ngf`, `norm`, dropout, initialisation, channel counts).
@@ -22,15 +22,8 @@ def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
     Returns:
         The generator, not compiled, under the current Keras dtype policy.
     """
-    if cfg.model == "dcgan":  # one generator from noise, whatever the direction
-        with keras.name_scope("G"):
-            return dcgan_generator(cfg.crop_size, cfg.nz, cfg.output_nc, cfg.ngf, cfg.norm, cfg.init_type,
-                                   cfg.init_gain, name="G", upsample=cfg.upsample)
-    if cfg.model == "colorization":  # the network proper: L (1 channel) -> ab (2), as the reference's netG
-        return define_generator(
-            cfg.netG, input_nc=1, output_nc=2, ngf=cfg.ngf, norm=cfg.norm, use_dropout=cfg.dropout,
-            init_type=cfg.init_type, init_gain=cfg.init_gain, name="G_AB", activation=cfg.g_activation,
-            block_norm=cfg.block_norm, upsample=cfg.upsample)
+    from cyclegan_tf.nn.networks import define_generator
+
     forward = direction == "AtoB"
     return define_generator(
         cfg.netG, input_nc=cfg.input_nc if forward else cfg.output_nc,
@@ -41,8 +34,8 @@ def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
     )
 
 
-def build_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Model:
-    """The discriminator of a run (`--netD`, `--ndf`, `--norm`, `--n-layers-D` and initialisation of `cfg`).
+def reference_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Model:
+    """The reference's discriminator of a run (`--netD`, `--ndf`, `--norm`, `--n-layers-D` and initialisation).
 
     Args:
         cfg: the run's configuration.
@@ -52,24 +45,23 @@ def build_discriminator(cfg: TrainConfig, input_nc: int, name: str) -> keras.Mod
     Returns:
         The discriminator, not compiled, under the current Keras dtype policy.
     """
-    if cfg.model == "dcgan":
-        with keras.name_scope(name):
-            return dcgan_discriminator(cfg.crop_size, input_nc, cfg.ndf, cfg.norm, cfg.init_type, cfg.init_gain,
-                                       name=name)
+    from cyclegan_tf.nn.networks import define_discriminator
+
     return define_discriminator(net_d=cfg.netD, input_nc=input_nc, ndf=cfg.ndf, norm=cfg.norm, n_layers=cfg.n_layers_D,
                                 init_type=cfg.init_type, init_gain=cfg.init_gain, name=name,
                                 first_norm=cfg.d_first_norm, last_stride=cfg.d_last_stride, sigmoid=cfg.d_sigmoid,
                                 antialias=cfg.antialias)
 
 
-def jit_setting(cfg: TrainConfig) -> bool | str:
+def jit_setting(cfg: TrainConfig, xla_safe: bool = True) -> bool | str:
     """What `--jit-compile` asks of Keras' `compile`: True, False or "auto" (XLA with a GPU, not on a CPU).
 
-    XLA aborts the process on CUT's step (a failed check in its dynamic-dimension inference, seen on a CPU in
-    float32 and bf16), so `auto` leaves it off for CUT and FastCUT; `--jit-compile on` still asks for it.
+    XLA aborts the process on some models' steps (CUT's: a failed check in its dynamic-dimension inference, seen
+    on a CPU in float32 and bf16); such a model declares `XLA_SAFE = False` and `auto` leaves XLA off for it.
+    `--jit-compile on` still asks for it.
     """
     jit = {"auto": "auto", "on": True, "off": False}[cfg.jit_compile]
-    return False if jit == "auto" and cfg.model in ("cut", "fastcut") else jit
+    return False if jit == "auto" and not xla_safe else jit
 
 
 def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig, steps_per_epoch: int):
@@ -84,6 +76,8 @@ def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig,
     Returns:
         `model`, compiled.
     """
+    from cyclegan_tf.nn.schedules import EpochSchedule, Plateau
+
     policy = dtype_policy(cfg.mixed_precision)
     plateau = None
     if cfg.lr_policy == "plateau":  # one state for both players, saved and resumed with the run
@@ -101,6 +95,6 @@ def compile_with_reference_optimizers(model: AdversarialModel, cfg: TrainConfig,
             return keras.optimizers.LossScaleOptimizer(optimizer, name=f"{player}_loss_scale")
         return optimizer
 
-    model.compile(g_optimizer=adam("g"), d_optimizer=adam("d"), jit_compile=jit_setting(cfg),
+    model.compile(g_optimizer=adam("g"), d_optimizer=adam("d"), jit_compile=jit_setting(cfg, type(model).XLA_SAFE),
                   steps_per_execution=cfg.steps_per_execution)
     return model

@@ -7,18 +7,38 @@ generator it trains against; naming by domain is easier to read.)
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
-
+from cyclegan_tf import choices
 from cyclegan_tf.choices import GENERATOR_OF
-from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.base import AdversarialModel, discriminator_term, per_replica, two_passes
-from cyclegan_tf.models.builders import build_discriminator, build_generator, compile_with_reference_optimizers
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.lazy import keras, tf
+from cyclegan_tf.models.base import AdversarialModel, discriminator_term, per_replica, register_model, two_passes
+from cyclegan_tf.models.builders import compile_with_reference_optimizers
 from cyclegan_tf.models.precision import build_under_policy
 from cyclegan_tf.nn import losses
-from cyclegan_tf.nn.layers import ImagePool
+from cyclegan_tf.options import option
+
+if TYPE_CHECKING:
+    from cyclegan_tf.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CycleGANOptions:
+    """CycleGAN's own options (the reference's names)."""
+
+    lambda_A: float = option(10.0, "Weight of the cycle loss A -> B -> A.", group="CycleGAN")
+    lambda_B: float = option(10.0, "Weight of the cycle loss B -> A -> B.", group="CycleGAN")
+    lambda_identity: float = option(0.5, "Identity loss weight, as a fraction of lambda_A/lambda_B (0 turns it "
+                                    "off).", group="CycleGAN")
+    cycle: str = option("both", "Ablation: which cycle losses count: forward (A->B->A), backward (B->A->B) or "
+                        "both.", choices.CYCLES, group="CycleGAN")
+    cycle_loss: str = option("l1", "How cycle and identity reconstructions are compared: l1 (the reference's) or "
+                             "l2 (squared error, as some tutorials do).", choices.CYCLE_LOSSES, group="CycleGAN")
 
 
 @dataclass
@@ -36,6 +56,7 @@ class CycleLossWeights:
 
 
 
+@register_model
 class CycleGAN(AdversarialModel):
     """Unpaired image-to-image translation (Zhu et al. 2017).
 
@@ -43,6 +64,12 @@ class CycleGAN(AdversarialModel):
     generators on GAN + cycle + identity losses, then both discriminators on real images and on
     fakes drawn from an `ImagePool`. `train_step` returns every loss term and the learning rate.
     """
+
+    NAME = "cycle_gan"
+    DEFAULT = True  # the reference's defaults are its
+    SUMMARY = "unpaired trainA/ trainB/, both directions"
+    DATA = "unpaired"
+    OPTIONS = CycleGANOptions
 
     LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
     # The attributes a checkpoint holds: networks (all a translation needs), then the rest of the training state.
@@ -53,10 +80,12 @@ class CycleGAN(AdversarialModel):
     def __init__(self, G_AB: keras.Model, G_BA: keras.Model, D_A: keras.Model, D_B: keras.Model,
                  weights: CycleLossWeights | None = None, pool_size: int = 50, image_shape: tuple | None = None,
                  seed: int | None = None, stack_passes: bool = False, **kwargs):
+        from cyclegan_tf.nn.layers import ImagePool
+
         super().__init__(**kwargs)
         self.G_AB, self.G_BA, self.D_A, self.D_B = G_AB, G_BA, D_A, D_B
         # Run a network's two passes on same-size inputs as one call (see `two_passes`); only valid with
-        # per-sample normalization and a fixed training size, which `build_cycle_gan` checks.
+        # per-sample normalization and a fixed training size, which `CycleGAN.build` checks.
         self.stack_passes = bool(stack_passes and image_shape)
         self.loss_weights = weights or CycleLossWeights()
         self.pool_A = ImagePool(pool_size if image_shape else 0, seed=seed, name="pool_A")
@@ -66,6 +95,43 @@ class CycleGAN(AdversarialModel):
             self.pool_A.build((None, *image_shape, G_BA.output_shape[-1]))
             self.pool_B.build((None, *image_shape, G_AB.output_shape[-1]))
 
+
+    @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        if cfg.no_gan and cfg.lambda_A == cfg.lambda_B == 0:
+            raise UserError("--no-gan with zero cycle weights leaves nothing to learn")
+        if cfg.lambda_identity > 0 and cfg.input_nc != cfg.output_nc:
+            # The identity loss feeds B images to G_AB, which takes A's channels (the reference asserts the same).
+            raise UserError(f"the identity loss needs --input-nc equal to --output-nc (here {cfg.input_nc} and "
+                            f"{cfg.output_nc}): add --lambda-identity 0")
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None) -> CycleGAN:
+        """A compiled CycleGAN with the reference's optimizers and learning-rate schedule.
+
+        Under mixed precision the layers compute in bfloat16/float16 while variables stay float32;
+        generator and discriminator outputs, losses and the image pools are float32 (see `nn.networks`).
+        With `image_shape` None (training images of several sizes) there is no image pool.
+        """
+        weights = CycleLossWeights(gan_mode=cfg.gan_mode, lambda_A=cfg.lambda_A, lambda_B=cfg.lambda_B,
+                                   lambda_identity=cfg.lambda_identity, use_gan=not cfg.no_gan, cycle=cfg.cycle,
+                                   cycle_loss=cfg.cycle_loss)
+        if image_shape is None and cfg.pool_size:
+            log.warning("training images differ in size (--preprocess %s): the image pool is off", cfg.preprocess)
+        networks = build_under_policy(cfg, cls.networks)
+        model = cls(**networks, weights=weights, pool_size=cfg.pool_size, image_shape=image_shape, seed=cfg.seed,
+                    stack_passes=cfg.norm != "batch")  # batch norm would mix the stacked images' statistics
+        return compile_with_reference_optimizers(model, cfg, steps_per_epoch)
+
+    @classmethod
+    def networks(cls, cfg: TrainConfig) -> dict[str, keras.Model]:
+        """The four networks of a CycleGAN run, named as its attributes."""
+        return {
+            "G_AB": cls.generator(cfg, "AtoB"),
+            "G_BA": cls.generator(cfg, "BtoA"),
+            "D_A": cls.discriminator(cfg, cfg.input_nc, "D_A"),
+            "D_B": cls.discriminator(cfg, cfg.output_nc, "D_B"),
+        }
 
     @classmethod
     def directions(cls, config: TrainConfig) -> dict[str, str]:
@@ -127,35 +193,3 @@ class CycleGAN(AdversarialModel):
             self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=False))
         return self.finish_step({**g_terms, **d_terms}, learning_rate)
 
-
-def build_networks(cfg: TrainConfig) -> dict[str, keras.Model]:
-    """The four networks of a CycleGAN run, named as in `CycleGAN`."""
-    return {
-        "G_AB": build_generator(cfg, "AtoB"),
-        "G_BA": build_generator(cfg, "BtoA"),
-        "D_A": build_discriminator(cfg, cfg.input_nc, "D_A"),
-        "D_B": build_discriminator(cfg, cfg.output_nc, "D_B"),
-    }
-
-
-def build_cycle_gan(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None) -> CycleGAN:
-    """A compiled CycleGAN with the reference's optimizers and learning-rate schedule.
-
-    Under mixed precision the layers compute in bfloat16/float16 while variables stay float32;
-    generator and discriminator outputs, losses and the image pools are float32 (see `networks`).
-
-    Args:
-        cfg: the run's configuration.
-        steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
-        image_shape: (height, width) of every training image, or None when they vary (no image pool then).
-
-    Returns:
-        The compiled model, ready for `fit`.
-    """
-    weights = CycleLossWeights(gan_mode=cfg.gan_mode, lambda_A=cfg.lambda_A, lambda_B=cfg.lambda_B,
-                               lambda_identity=cfg.lambda_identity, use_gan=not cfg.no_gan, cycle=cfg.cycle,
-                               cycle_loss=cfg.cycle_loss)
-    networks = build_under_policy(cfg, build_networks)
-    model = CycleGAN(**networks, weights=weights, pool_size=cfg.pool_size, image_shape=image_shape, seed=cfg.seed,
-                     stack_passes=cfg.norm != "batch")  # batch norm would mix the stacked images' statistics
-    return compile_with_reference_optimizers(model, cfg, steps_per_epoch)

@@ -7,18 +7,39 @@ Nothing is translated: `inference.sampler` generates from a run, and its FID/KID
 
 from __future__ import annotations
 
-import keras
-import numpy as np
-import tensorflow as tf
+import dataclasses
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.base import AdversarialModel, discriminator_term, per_replica
-from cyclegan_tf.models.builders import build_discriminator, build_generator, compile_with_reference_optimizers
+import numpy as np
+
+from cyclegan_tf import choices
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.lazy import keras, tf
+from cyclegan_tf.models.base import AdversarialModel, check_positive, discriminator_term, per_replica, register_model
+from cyclegan_tf.models.builders import compile_with_reference_optimizers
 from cyclegan_tf.models.precision import build_under_policy
 from cyclegan_tf.nn import losses
-from cyclegan_tf.nn.augment import diff_augment
+from cyclegan_tf.options import option
+
+if TYPE_CHECKING:
+    from cyclegan_tf.config import TrainConfig
+
+# `--augment flip-crop`: images are scaled to this times the crop size, then cropped (the reference's 286 / 256)
+FLIP_CROP_SCALE = 9 / 8
 
 
+@dataclass
+class DCGANOptions:
+    """The DCGAN's own options."""
+
+    nz: int = option(100, "Size of the noise vector z its generator starts from.", group="DCGAN", architecture=True)
+    augment: str = option("none", "none (each image resized to --crop-size), flip-crop (resized to 9/8 of it, a "
+                          "random crop and flip), or diffaugment (DiffAugment of real and fake images before D: "
+                          "colour, translation, cutout; for small sets).", choices.AUGMENTS, group="DCGAN")
+
+
+@register_model
 class DCGAN(AdversarialModel):
     """An unconditional GAN: `G` maps noise z ~ N(0, I) to images, `D` tells them from the training images.
 
@@ -27,6 +48,18 @@ class DCGAN(AdversarialModel):
     updated. Noise and augmentation are stateless random ops seeded by (run seed, step, replica), so a resumed
     run draws what the uninterrupted one would have.
     """
+
+    NAME = "dcgan"
+    SUMMARY = "images from noise, one folder of images; --crop-size 64, --nz, --augment; `cyclegan-tf generate`"
+    DATA = "single"
+    OPTIONS = DCGANOptions
+    # Radford et al.'s: batch norm, the vanilla GAN, 64 px images, batch 64, no pool, a constant learning rate (the
+    # paper's 2e-4) for 100 epochs (few steps each on the small sets DCGANs are trained on).
+    PRESET = dict(norm="batch", gan_mode="vanilla", pool_size=0, crop_size=64, n_epochs=100, n_epochs_decay=0,
+                  batch_size=64)
+    GENERATES = True
+    FULLY_CONVOLUTIONAL = False
+    RESUME_FIXED = ("crop_size",)  # its depth follows its image size
 
     LOSS_NAMES = ("G", "D")
     GENERATOR_NAMES = ("G",)
@@ -41,6 +74,51 @@ class DCGAN(AdversarialModel):
         self.nz = int(G.input_shape[-1])
 
     @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        size = cfg.crop_size
+        if size & (size - 1) or not 16 <= size <= 512:
+            raise UserError(f"--model dcgan makes square images of a power-of-two size from 16 to 512 "
+                            f"(--crop-size), not {size}")
+        check_positive(nz=cfg.nz)
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None = None) -> DCGAN:
+        """A compiled DCGAN (the reference's Adam and schedule, precision as every model); `image_shape` unused."""
+        # without --seed each process draws its own noise stream
+        seed = cfg.seed if cfg.seed is not None else int(np.random.default_rng().integers(2**31))
+        model = cls(**build_under_policy(cfg, cls.networks), gan_mode=cfg.gan_mode,
+                    diffaugment=cfg.augment == "diffaugment", seed=seed)
+        return compile_with_reference_optimizers(model, cfg, steps_per_epoch)
+
+    @classmethod
+    def networks(cls, cfg: TrainConfig) -> dict[str, keras.Model]:
+        return {"G": cls.generator(cfg), "D": cls.discriminator(cfg, cfg.output_nc, "D")}
+
+    @classmethod
+    def generator(cls, cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
+        """One generator from noise, whatever the direction."""
+        from cyclegan_tf.nn.networks import dcgan_generator
+
+        with keras.name_scope("G"):
+            return dcgan_generator(cfg.crop_size, cfg.nz, cfg.output_nc, cfg.ngf, cfg.norm, cfg.init_type,
+                                   cfg.init_gain, name="G", upsample=cfg.upsample)
+
+    @classmethod
+    def discriminator(cls, cfg: TrainConfig, input_nc: int, name: str) -> keras.Model:
+        from cyclegan_tf.nn.networks import dcgan_discriminator
+
+        with keras.name_scope(name):
+            return dcgan_discriminator(cfg.crop_size, input_nc, cfg.ndf, cfg.norm, cfg.init_type, cfg.init_gain,
+                                       name=name)
+
+    @classmethod
+    def data_config(cls, cfg: TrainConfig) -> TrainConfig:
+        """Each image resized to --crop-size (flip-crop: to 9/8 of it, then a random crop and flip)."""
+        flip_crop = cfg.augment == "flip-crop"
+        load = round(cfg.crop_size * FLIP_CROP_SCALE) if flip_crop else cfg.crop_size
+        return dataclasses.replace(cfg, preprocess="resize_and_crop", load_size=load, no_flip=not flip_crop)
+
+    @classmethod
     def directions(cls, config: TrainConfig) -> dict[str, str]:
         return {}  # it generates, it translates nothing
 
@@ -51,6 +129,8 @@ class DCGAN(AdversarialModel):
         return tf.random.stateless_normal([batch, self.nz], seed=self.step_seed(stream))
 
     def augmented(self, images: tf.Tensor, stream: int) -> tf.Tensor:
+        from cyclegan_tf.nn.augment import diff_augment
+
         return diff_augment(images, self.step_seed(stream)) if self.diffaugment else images
 
     def train_step(self, real):
@@ -70,25 +150,3 @@ class DCGAN(AdversarialModel):
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=False))
         return self.finish_step({"G": g_term, "D": d_term}, learning_rate)
 
-
-def build_dcgan_networks(cfg: TrainConfig) -> dict[str, keras.Model]:
-    return {"G": build_generator(cfg), "D": build_discriminator(cfg, cfg.output_nc, "D")}
-
-
-def build_dcgan(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None = None) -> DCGAN:
-    """A compiled DCGAN (the reference's Adam and schedule, precision as every model).
-
-    Args:
-        cfg: the run's configuration (`crop_size` is the image size, `nz`, `ngf`, `ndf`, `norm`, `gan_mode`,
-            `augment`).
-        steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
-        image_shape: unused; every builder takes it.
-
-    Returns:
-        The compiled model, ready for `fit`.
-    """
-    # without --seed each process draws its own noise stream
-    seed = cfg.seed if cfg.seed is not None else int(np.random.default_rng().integers(2**31))
-    model = DCGAN(**build_under_policy(cfg, build_dcgan_networks), gan_mode=cfg.gan_mode,
-                  diffaugment=cfg.augment == "diffaugment", seed=seed)
-    return compile_with_reference_optimizers(model, cfg, steps_per_epoch)

@@ -7,15 +7,30 @@ The generator is stored as `G_AB` whatever the run's `--direction` (input -> out
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
-
-from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.models.base import AdversarialModel, discriminator_term, per_replica
-from cyclegan_tf.models.builders import build_discriminator, build_generator, compile_with_reference_optimizers
+from cyclegan_tf.errors import UserError
+from cyclegan_tf.lazy import keras, tf
+from cyclegan_tf.models.base import AdversarialModel, discriminator_term, per_replica, register_model
+from cyclegan_tf.models.builders import compile_with_reference_optimizers
 from cyclegan_tf.models.precision import build_under_policy
 from cyclegan_tf.nn import losses
+from cyclegan_tf.options import option
+
+if TYPE_CHECKING:
+    from cyclegan_tf.config import TrainConfig
+
+# The reference's pix2pix defaults: U-Net, batch norm, vanilla GAN, no pool, dropout as the generator's noise.
+PRESET = dict(netG="unet_256", norm="batch", gan_mode="vanilla", pool_size=0, dropout=True)
+
+
+@dataclass
+class Pix2PixOptions:
+    """pix2pix's own options (the reference's names), colorization's too."""
+
+    lambda_L1: float = option(100.0, "Weight of L1(output, target) (0: GAN or cGAN alone).", group="pix2pix")
+    unconditional_D: bool = option(False, "Ablation: the discriminator sees the output alone, not "
+                                   "concat(input, output).", group="pix2pix", architecture=True)
 
 
 @dataclass
@@ -29,6 +44,7 @@ class Pix2PixLossWeights:
     conditional: bool = True  # False (--unconditional-D): D sees the output only, not the input with it
 
 
+@register_model
 class Pix2Pix(AdversarialModel):
     """Paired image-to-image translation (Isola et al. 2017): a generator and a conditional PatchGAN.
 
@@ -37,6 +53,13 @@ class Pix2Pix(AdversarialModel):
     fake pair (loss x 0.5), then the generator on GAN(D(input, fake)) + lambda_L1 * L1(fake, target),
     judged by the discriminator just updated. Dropout is the generator's only noise, as in the paper.
     """
+
+    NAME = "pix2pix"
+    SUMMARY = ("aligned A|B images in train/, one --direction; its defaults: --netG unet_256 --norm batch "
+               "--gan-mode vanilla --pool-size 0 --dropout")
+    DATA = "aligned"
+    OPTIONS = Pix2PixOptions
+    PRESET = PRESET
 
     LOSS_NAMES = ("G_GAN", "G_L1", "D")
     # `G_AB` is the run's generator whatever its direction (the reference's netG), so `translate` finds it.
@@ -48,6 +71,28 @@ class Pix2Pix(AdversarialModel):
         super().__init__(**kwargs)
         self.G_AB, self.D = G_AB, D
         self.loss_weights = weights or Pix2PixLossWeights()
+
+    @classmethod
+    def validate(cls, cfg: TrainConfig) -> None:
+        if cfg.no_gan and cfg.lambda_L1 == 0:
+            raise UserError("--no-gan with zero L1 weight leaves nothing to learn")
+
+    @classmethod
+    def build(cls, cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None = None) -> Pix2Pix:
+        """A compiled model (same optimizers, schedule and precision handling as every model); `image_shape` is
+        unused (no image pool)."""
+        weights = Pix2PixLossWeights(gan_mode=cfg.gan_mode, lambda_L1=cfg.lambda_L1, use_gan=not cfg.no_gan,
+                                     conditional=not cfg.unconditional_D)
+        model = cls(**build_under_policy(cfg, cls.networks), weights=weights)
+        return compile_with_reference_optimizers(model, cfg, steps_per_epoch)
+
+    @classmethod
+    def networks(cls, cfg: TrainConfig) -> dict[str, keras.Model]:
+        """The generator for the run's `--direction` and its (conditional) discriminator."""
+        source_nc, target_nc = ((cfg.input_nc, cfg.output_nc) if cfg.direction == "AtoB"
+                                else (cfg.output_nc, cfg.input_nc))
+        d_input_nc = target_nc if cfg.unconditional_D else source_nc + target_nc
+        return {"G_AB": cls.generator(cfg, cfg.direction), "D": cls.discriminator(cfg, d_input_nc, "D")}
 
     def call(self, inputs, training=False):
         return self.G_AB(inputs, training=training)
@@ -92,29 +137,3 @@ class Pix2Pix(AdversarialModel):
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=False))
         return self.finish_step({**g_terms, **d_terms}, learning_rate)
 
-
-def build_pix2pix_networks(cfg: TrainConfig) -> dict[str, keras.Model]:
-    """pix2pix's generator for the run's `--direction` and its (conditional) discriminator."""
-    source_nc, target_nc = (cfg.input_nc, cfg.output_nc) if cfg.direction == "AtoB" else (cfg.output_nc, cfg.input_nc)
-    d_input_nc = target_nc if cfg.unconditional_D else source_nc + target_nc
-    return {"G_AB": build_generator(cfg, cfg.direction), "D": build_discriminator(cfg, d_input_nc, "D")}
-
-
-def build_pix2pix(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None = None,
-                  model_class: type[Pix2Pix] = Pix2Pix, networks=build_pix2pix_networks) -> Pix2Pix:
-    """A compiled pix2pix model (same optimizers, schedule and precision handling as `build_cycle_gan`).
-
-    Args:
-        cfg: the run's configuration.
-        steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
-        image_shape: unused (pix2pix keeps no image pool); it is taken so that every builder has one signature.
-        model_class: `Pix2Pix` or a subclass with pix2pix's losses (`Colorization`).
-        networks: builds {"G_AB": ..., "D": ...} from `cfg`.
-
-    Returns:
-        The compiled model, ready for `fit`.
-    """
-    weights = Pix2PixLossWeights(gan_mode=cfg.gan_mode, lambda_L1=cfg.lambda_L1, use_gan=not cfg.no_gan,
-                                 conditional=not cfg.unconditional_D)
-    model = model_class(**build_under_policy(cfg, networks), weights=weights)
-    return compile_with_reference_optimizers(model, cfg, steps_per_epoch)

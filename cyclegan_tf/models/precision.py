@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
+from cyclegan_tf.lazy import keras, tf
 
-from cyclegan_tf.config import TrainConfig
+if TYPE_CHECKING:
+    from cyclegan_tf.config import TrainConfig
 
 # oneDNN's instruction sets below AVX512_CORE_BF16: capped at one of these (`ONEDNN_MAX_CPU_ISA`), oneDNN has no
 # bfloat16 kernels and TensorFlow's bfloat16 convolutions fail.
@@ -60,7 +61,7 @@ def build_under_policy(cfg: TrainConfig, make: Callable[[TrainConfig], dict]) ->
 
     Args:
         cfg: the run's configuration; its `mixed_precision` picks the policy.
-        make: builds the networks from `cfg`, e.g. `cycle_gan.build_networks`.
+        make: builds the networks from `cfg`, e.g. `CycleGAN.networks`.
 
     Returns:
         What `make` returns: {name: network}.

@@ -11,9 +11,8 @@ To add a mode, extend `generator_loss` and `discriminator_loss` and add its name
 
 from __future__ import annotations
 
-import tensorflow as tf
-
 from cyclegan_tf.choices import GAN_MODES
+from cyclegan_tf.lazy import tf
 
 
 def _f32(x: tf.Tensor) -> tf.Tensor:

@@ -54,8 +54,7 @@ import numpy as np
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import fsync_dir, write_atomic, write_text_atomic
-from cyclegan_tf.models.builders import build_generator
-from cyclegan_tf.models.registry import model_class, translation_network
+from cyclegan_tf.models.registry import build_generator, model_class, translation_network
 
 log = logging.getLogger("cyclegan_tf")
 

@@ -132,8 +132,6 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
     if cfg.continue_train and latest is None:
         raise UserError(f"nothing to resume: no complete checkpoint in {cfg.run_dir}")
 
-    if data.image_shape is None and cfg.pool_size and cfg.model == "cycle_gan":
-        log.warning("training images differ in size (--preprocess %s): the image pool is off", cfg.preprocess)
     with strategy.scope():  # variables mirrored on every replica; `fit` then runs each step on all of them
         model = build_model(cfg, data.steps_per_epoch, data.image_shape)
         if cfg.continue_train:  # also with another number of replicas than the run had: the state is one copy

@@ -8,14 +8,13 @@ from pathlib import Path
 
 import keras
 
-from cyclegan_tf.choices import GENERATIVE
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation import evaluate
 from cyclegan_tf.evaluation.features import FeatureExtractor, load_feature_extractor
 from cyclegan_tf.files import write_text_atomic
 from cyclegan_tf.inference.sampler import Sampler
-from cyclegan_tf.models.registry import model_generators
+from cyclegan_tf.models.registry import generates, model_generators
 from cyclegan_tf.runs import report
 from cyclegan_tf.training.callbacks.tensorboard import write_scalar
 
@@ -55,7 +54,7 @@ class Evaluator(keras.callbacks.Callback):
         if done % self.config.eval_freq:
             return
         cfg, step = self.config, int(self.model.step_counter.numpy())
-        if cfg.model in GENERATIVE:
+        if generates(cfg):
             scores = {evaluate.GENERATED: evaluate.score_generation(Sampler(self.model.G), cfg, self.root,
                                                                     self.extractor)}
         else:
