@@ -9,6 +9,8 @@
   `netD_A` judges domain B, the one `G_A` writes (our `D_B`); `netD_B` is our `D_A`;
 - a pix2pix checkpoints folder (`latest_net_G.pth`, `latest_net_D.pth`): a pix2pix run.
 
+Which files make which model is the model's to say (`AdversarialModel.REFERENCE_FILES`).
+
 `export_torch` writes a run's generators back as the reference's `latest_net_G*.pth`.
 """
 
@@ -20,18 +22,24 @@ from pathlib import Path
 
 import keras
 
-from cyclegan_tf.choices import GENERATOR_OF, generator_depth
+from cyclegan_tf.choices import generator_depth
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.inference.translator import load_generators
 from cyclegan_tf.interop import pth, reference
 from cyclegan_tf.interop.reference import Architecture
-from cyclegan_tf.models.registry import build_discriminator, build_generator, run_directions
+from cyclegan_tf.models.base import AdversarialModel
+from cyclegan_tf.models.registry import (
+    all_models,
+    build_discriminator,
+    build_generator,
+    default_model,
+    generator_attribute,
+    model_class,
+    run_directions,
+)
 from cyclegan_tf.runs import checkpoints
 
-# our network attribute <- the reference's file suffix, per model
-CYCLEGAN_FILES = {"G_AB": "G_A", "G_BA": "G_B", "D_B": "D_A", "D_A": "D_B"}
-PIX2PIX_FILES = {"G_AB": "G", "D": "D"}
 FRESH_OPTIMIZERS = ("the reference's checkpoints hold no optimizer state: `train --continue-train` fine-tunes "
                     "with fresh Adam optimizers, a fresh image pool and the learning-rate schedule from epoch 1 "
                     "(--epoch-count K: from epoch K)")
@@ -79,8 +87,9 @@ def import_torch(paths: list[Path | str], name: str, checkpoints_dir: str | Path
         overrides: netG, norm, ngf instead of what the state dict says.
         direction: a single generator translates this direction (and a pix2pix folder's generator too).
         dataset: the dataset the networks were trained on, for `evaluate` (optional).
-        model: "cycle_gan" or "pix2pix" for a single generator file; None: pix2pix for a U-Net with batch norm,
-            else cycle_gan.
+        model: the model a single generator file was trained as (one with `REFERENCE_FILES`); None: the one
+            whose preset builds its network family with its norm (pix2pix for a U-Net with batch norm), else the
+            default model.
         source: recorded in the run's config as where the networks came from (default: the paths).
 
     Returns:
@@ -91,54 +100,56 @@ def import_torch(paths: list[Path | str], name: str, checkpoints_dir: str | Path
     for path in paths:
         if not path.exists():
             raise UserError(f"not found: {path}")
+    importable = reference_models()
     if len(paths) == 1 and paths[0].is_dir():
         found = find_reference_files(paths[0])
-        if {"G_A", "G_B"} <= set(found):
-            model, files = "cycle_gan", {ours: found.get(theirs) for ours, theirs in CYCLEGAN_FILES.items()}
-        elif "G" in found:
-            model, files = "pix2pix", {ours: found.get(theirs) for ours, theirs in PIX2PIX_FILES.items()}
-        else:
-            raise UserError(f"{paths[0]} holds no latest_net_G_A.pth + latest_net_G_B.pth (CycleGAN) or "
-                            "latest_net_G.pth (pix2pix)")
-        files = {ours: path for ours, path in files.items() if path is not None}
-        translates = None
+        # the model whose generators' files are all there (CycleGAN: G_A and G_B; pix2pix: G)
+        matches = [name for name, kind in importable.items()
+                   if all(kind.REFERENCE_FILES[g] in found for g in kind.GENERATOR_NAMES)]
+        if not matches:
+            wanted = " or ".join(" + ".join(f"latest_net_{kind.REFERENCE_FILES[g]}.pth" for g in kind.GENERATOR_NAMES)
+                                 + f" ({name})" for name, kind in importable.items())
+            raise UserError(f"{paths[0]} holds no {wanted}")
+        model = matches[0]
+        files = {ours: found[theirs] for ours, theirs in importable[model].REFERENCE_FILES.items() if theirs in found}
     elif len(paths) == 1:
-        files, translates = {"G": paths[0]}, direction
+        files = {"G": paths[0]}
     else:
         raise UserError("give one reference checkpoints folder or one generator .pth file")
 
     states = {key: pth.load_state_dict(path) for key, path in files.items()}  # each file read once
     arch = _generator_arch(states["G_AB"] if "G_AB" in states else states["G"], overrides)
-    if "G" in files:  # a single file
-        model = model or ("pix2pix" if arch.net.startswith("unet") and arch.norm == "batch" else "cycle_gan")
-        attribute = "G_AB" if model == "pix2pix" else GENERATOR_OF[direction]
-        files, states = {attribute: files["G"]}, {attribute: states["G"]}
-        translates = direction if model == "cycle_gan" else None
+    single = "G" in files
+    kind = model_class(model or _model_of_generator(arch, importable))
+    two_ways = len(kind.GENERATOR_NAMES) > 1  # a generator per direction (CycleGAN): one file translates one way
     config = TrainConfig(
-        name=name, checkpoints_dir=str(checkpoints_dir), model=model, netG=arch.net, ngf=arch.width, norm=arch.norm,
-        input_nc=arch.input_nc, output_nc=arch.output_nc,
-        dropout=arch.dropout if arch.net.startswith("resnet") else model == "pix2pix",
-        direction=direction, translates=translates, dataset=dataset,
+        name=name, checkpoints_dir=str(checkpoints_dir), model=kind.NAME, netG=arch.net, ngf=arch.width,
+        norm=arch.norm, input_nc=arch.input_nc, output_nc=arch.output_nc,
+        dropout=arch.dropout if arch.net.startswith("resnet") else kind.PRESET.get("dropout", False),
+        direction=direction, translates=direction if single and two_ways else None, dataset=dataset,
         source=source or ", ".join(str(p.resolve()) for p in paths),
     )
-    if model == "pix2pix" and direction == "BtoA":  # pix2pix's G maps the input side's channels to the other's
+    if not two_ways and direction == "BtoA":  # one generator (pix2pix's G) maps the input side's channels
         config.input_nc, config.output_nc = arch.output_nc, arch.input_nc
+    if single:
+        attribute = generator_attribute(config, direction)
+        files, states = {attribute: files["G"]}, {attribute: states["G"]}
     if checkpoints.latest_checkpoint(config.run_dir) or (config.run_dir / "config.json").exists():
         raise UserError(f"run {config.run_dir} exists: choose another --name")
 
     networks = {}
+    direction_of = {attribute: way for way, attribute in kind.directions(config).items()}
     for attribute, path in files.items():
         state = states[attribute]
         if attribute.startswith("G"):
-            run_direction = "BtoA" if attribute == "G_BA" or (model == "pix2pix" and direction == "BtoA") else "AtoB"
-            network = build_generator(config, run_direction)
+            network = build_generator(config, direction_of[attribute])
             reference.load_into(network, _generator_arch(state, overrides), state, str(path))
         else:
             d_arch = reference.infer_architecture(state)
             if d_arch.role != "discriminator":
                 raise UserError(f"{path}: expected a discriminator, found {d_arch.describe()}")
             config.netD, config.ndf, config.n_layers_D = d_arch.net, d_arch.width, d_arch.n_layers or 3
-            if model == "pix2pix":
+            if "unconditional_D" in kind.own_options():
                 config.unconditional_D = d_arch.input_nc != arch.input_nc + arch.output_nc
             network = build_discriminator(config, d_arch.input_nc, attribute)
             reference.load_into(network, dataclasses.replace(d_arch, norm=overrides.norm or d_arch.norm), state,
@@ -146,6 +157,23 @@ def import_torch(paths: list[Path | str], name: str, checkpoints_dir: str | Path
         networks[attribute] = network
     checkpoints.save_networks(config.run_dir, networks, config)
     return config
+
+
+def reference_models() -> dict[str, type[AdversarialModel]]:
+    """{name: class} of the models whose reference checkpoint files we read (those declaring `REFERENCE_FILES`
+    themselves: colorization writes pix2pix's files, and they import as pix2pix)."""
+    return {name: kind for name, kind in all_models().items() if "REFERENCE_FILES" in vars(kind)}
+
+
+def _model_of_generator(arch: Architecture, importable: dict[str, type[AdversarialModel]]) -> str:
+    """The model a lone generator file was most likely trained as: the one whose preset builds its network family
+    with its norm (a U-Net with batch norm: pix2pix), else the default model."""
+    family = generator_depth(arch.net)[0]
+    for name, kind in importable.items():
+        preset_net = kind.PRESET.get("netG")
+        if preset_net and generator_depth(preset_net)[0] == family and kind.PRESET.get("norm") == arch.norm:
+            return name
+    return default_model()
 
 
 def _depths(net_g: str) -> tuple[int, int]:
@@ -189,7 +217,7 @@ def export_torch(checkpoint: checkpoints.Checkpoint, output: Path | str, directi
     output = Path(output)
     written = []
     for direction, network in generators.items():
-        suffix = "G" if single else CYCLEGAN_FILES[GENERATOR_OF[direction]]
+        suffix = "G" if single else model_class(config).REFERENCE_FILES[generator_attribute(config, direction)]
         state = reference.to_state_dict(network, generator_arch(config, network))
         written.append(pth.save_state_dict(state, output / f"latest_net_{suffix}.pth"))
     return written

@@ -100,7 +100,7 @@ class AdversarialModel(SkipSymbolicBuild):
       under their names), `PRESET` (option values it brings, over the shared defaults), `GENERATES` (it makes
       images from noise, translating none), `XLA_SAFE` (False: `--jit-compile auto` leaves XLA off),
       `FULLY_CONVOLUTIONAL` (False: its networks take one image size, `--crop-size`), `RESUME_FIXED` (shared
-      options that fix its weights' shapes);
+      options that fix its weights' shapes), `REFERENCE_FILES` (the reference's .pth files of it);
     - `validate(cfg)`, `build(cfg, steps_per_epoch, image_shape)`, and where the defaults do not fit,
       `generator`, `discriminator`, `directions`, `translation_network`, `data_config`;
     - its networks in `GENERATOR_NAMES` and `DISCRIMINATOR_NAMES` and the rest of its training state in
@@ -118,6 +118,9 @@ class AdversarialModel(SkipSymbolicBuild):
     XLA_SAFE: ClassVar[bool] = True
     FULLY_CONVOLUTIONAL: ClassVar[bool] = True
     RESUME_FIXED: ClassVar[tuple[str, ...]] = ()
+    # the reference's checkpoint files of this model that `cyclegan-tf import-torch` reads: {our attribute: the
+    # suffix of its latest_net_<suffix>.pth}
+    REFERENCE_FILES: ClassVar[dict[str, str]] = {}
 
     LOSS_NAMES: tuple[str, ...] = ()
     GENERATOR_NAMES: tuple[str, ...] = ()

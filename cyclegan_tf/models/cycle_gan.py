@@ -70,6 +70,8 @@ class CycleGAN(AdversarialModel):
     SUMMARY = "unpaired trainA/ trainB/, both directions"
     DATA = "unpaired"
     OPTIONS = CycleGANOptions
+    # The reference's netG_A translates A -> B (our G_AB) and its netD_A judges domain B, the one G_A writes (our D_B)
+    REFERENCE_FILES = {"G_AB": "G_A", "G_BA": "G_B", "D_B": "D_A", "D_A": "D_B"}
 
     LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
     # The attributes a checkpoint holds: networks (all a translation needs), then the rest of the training state.

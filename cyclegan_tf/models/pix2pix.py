@@ -59,6 +59,7 @@ class Pix2Pix(AdversarialModel):
                "--gan-mode vanilla --pool-size 0 --dropout")
     DATA = "aligned"
     OPTIONS = Pix2PixOptions
+    REFERENCE_FILES = {"G_AB": "G", "D": "D"}  # its G maps the run's --direction, as ours
     PRESET = PRESET
 
     LOSS_NAMES = ("G_GAN", "G_L1", "D")
