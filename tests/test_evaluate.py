@@ -181,18 +181,23 @@ def test_evaluate_user_errors(tmp_path, demo_run):
     assert result.exit_code == 1 and "no checkpoint of epoch 7" in result.output
 
 
-def test_without_the_inception_weights_evaluate_says_what_to_do(tmp_path, demo_run):
-    """No weights in an empty KERAS_HOME and no network (a proxy that refuses): one error line, fast."""
+def test_without_the_fid_weights_evaluate_says_what_to_do(tmp_path, demo_run):
+    """No weights in an empty models dir (and an empty KERAS_HOME for imagenet) and no network (a mirror and a
+    proxy that refuse): one error line each, fast."""
     env = {**os.environ, "KERAS_HOME": str(tmp_path / "keras"), "HTTPS_PROXY": "http://127.0.0.1:9",
-           "https_proxy": "http://127.0.0.1:9", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, "-m", "cyclegan_tf.cli", "evaluate", "--name", "demo",
-                           "--checkpoints-dir", str(demo_run.run_dir.parent)],
-                          capture_output=True, text=True, env=env, timeout=180)
-    assert done.returncode == 1, done.stderr
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("Error: cannot load the InceptionV3 weights for FID/KID")
-    assert str(tmp_path / "keras" / "models") in lines[0] and "--feature-extractor FILE.keras" in lines[0]
+           "https_proxy": "http://127.0.0.1:9", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "CYCLEGAN_TF_MODELS": str(tmp_path / "models"), "CYCLEGAN_TF_MIRROR": "http://127.0.0.1:9"}
+    for extra, start, says in (
+            ([], "Error: ", ("pt_inception-2015-12-05-6726825d.pth into", str(tmp_path / "models"), "--fid-weights")),
+            (["--feature-extractor", "imagenet"], "Error: cannot load the InceptionV3 weights for FID/KID",
+             (str(tmp_path / "keras" / "models"),))):
+        done = subprocess.run([sys.executable, "-m", "cyclegan_tf.cli", "evaluate", "--name", "demo",
+                               "--checkpoints-dir", str(demo_run.run_dir.parent), *extra],
+                              capture_output=True, text=True, env=env, timeout=180)
+        assert done.returncode == 1, done.stderr
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1, done.stderr
+        assert lines[0].startswith(start) and all(part in lines[0] for part in says), lines[0]
 
 
 def test_translate_grid_puts_input_and_output_side_by_side(tmp_path, demo_run):

@@ -7,6 +7,10 @@ import click
 from cyclegan_tf.cli.common import CHECKPOINTS_DIR, CONTEXT, PRETRAINED, STRICT_FILES, finish_batch, run_source
 from cyclegan_tf.startup import import_tensorflow_quietly
 
+FEATURES_HELP = ("FID/KID features: [default: the FID Inception network the papers use, pytorch-fid's weights "
+                 "downloaded into the models dir on first use]; imagenet: Keras' InceptionV3; a .pth "
+                 "(pytorch-fid's) or .pt (NVIDIA's TorchScript inception-2015-12-05.pt) of the FID network; or a "
+                 "Keras model file taking float32 RGB in [0, 255] and returning (batch, d) features.")
 
 @click.command(context_settings=CONTEXT)
 @click.option("--name", help="Run to evaluate: <checkpoints-dir>/<name>.")
@@ -15,10 +19,8 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.option("--direction", type=click.Choice(["AtoB", "BtoA", "both"]), default="both", show_default=True,
               help="Which generator(s) to score (both: every one the run has; pix2pix has one).")
 @click.option("--epoch", type=int, help="Evaluate the networks saved at this epoch (default: the latest).")
-@click.option("--feature-extractor", "--feature_extractor", "feature_extractor", type=click.Path(dir_okay=False),
-              help="A Keras model file (.keras) mapping images to feature vectors, instead of InceptionV3. It gets "
-                   "float32 RGB images in [0, 255] at its input size (299 x 299 if not fixed) and returns "
-                   "(batch, d) features.")
+@click.option("--feature-extractor", "--feature_extractor", "--fid-weights", "feature_extractor",
+              metavar="imagenet|FILE", help=FEATURES_HELP)
 @click.option("--no-fid", "--no_fid", "no_fid", is_flag=True,
               help="Skip FID and KID (no feature extractor needed): the other scores only.")
 @click.option("--dataroot", type=click.Path(file_okay=False),
@@ -46,10 +48,10 @@ def evaluate(name, checkpoints_dir, pretrained, direction, epoch, feature_extrac
     labels2photo_demo the FCN-score of labels -> photo (per-pixel acc., per-class acc., class IoU). Prints a
     table and saves it as JSON in <run>/eval/epoch_NNN.json.
 
-    Features are InceptionV3's (ImageNet weights, downloaded once by Keras into ~/.keras/models/); without
-    internet, put inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5 there, pass --feature-extractor,
-    or --no-fid. FID/KID from few images are biased upwards: compare runs on the same images with the same
-    features.
+    Features are the FID Inception network's, as in the papers and pytorch-fid (pytorch-fid's weights,
+    downloaded once into the models dir; offline, put the file there or pass --fid-weights FILE, or --no-fid);
+    --feature-extractor imagenet uses Keras' InceptionV3 instead. The table names the network. FID/KID from
+    few images are biased upwards: compare runs on the same images with the same features.
 
     \b
     Examples:
@@ -57,6 +59,7 @@ def evaluate(name, checkpoints_dir, pretrained, direction, epoch, feature_extrac
       cyclegan-tf evaluate --pretrained horse2zebra --direction AtoB     # the reference's model on its test set
       cyclegan-tf evaluate --name apple2orange --epoch 100 --direction AtoB
       cyclegan-tf evaluate --name demo --feature-extractor features.keras
+      cyclegan-tf evaluate --name h2z --fid-weights inception-2015-12-05.pt   # NVIDIA's TorchScript file
       cyclegan-tf evaluate --name facades_pix2pix --no-fid                 # L1 / PSNR to the targets
       cyclegan-tf evaluate --name h2z --dataroot ~/data/horse2zebra --max-images 100
     """

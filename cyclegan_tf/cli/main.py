@@ -15,6 +15,7 @@ from cyclegan_tf.cli.common import CONTEXT
 from cyclegan_tf.cli.datasets import datasets
 from cyclegan_tf.cli.deploy import export, serve
 from cyclegan_tf.cli.evaluate import evaluate
+from cyclegan_tf.cli.fid import fid
 from cyclegan_tf.cli.generate import generate
 from cyclegan_tf.cli.interop import import_torch
 from cyclegan_tf.cli.pretrained import pretrained
@@ -47,6 +48,7 @@ def main(verbose: bool) -> None:
       cyclegan-tf translate photo.jpg --name apple2orange --output out/
       cyclegan-tf train --name apple2orange --continue-train
       cyclegan-tf evaluate --name apple2orange          # FID, KID, cycle L1/PSNR on the test split
+      cyclegan-tf fid translated/ datasets/apple2orange/testB   # the papers' FID/KID of two folders
       cyclegan-tf translate horse.jpg --pretrained horse2zebra   # the reference's pretrained models
       cyclegan-tf import-torch pt_checkpoints/my_run --name my_run  # the reference's .pth files
       cyclegan-tf export --name apple2orange --format onnx      # also keras, savedmodel, litert, torch
@@ -58,7 +60,7 @@ def main(verbose: bool) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
 
 
-for command in (train, translate, generate, evaluate, ablation, datasets, pretrained, import_torch, export,
+for command in (train, translate, generate, evaluate, fid, ablation, datasets, pretrained, import_torch, export,
                 serve):
     main.add_command(command)
 

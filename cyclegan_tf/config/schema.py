@@ -151,8 +151,10 @@ class SharedOptions:
                               group="monitor")
     n_samples: int = option(4, "Fixed test images shown per domain in each epoch's sample grid.", group="monitor")
     eval_freq: int = option(0, "Evaluate (FID, KID, cycle L1 and PSNR) every N epochs; 0 = never.", group="monitor")
-    feature_extractor: str | None = option(None, "Keras model file for FID/KID features [default: InceptionV3 with "
-                                           "ImageNet weights]; see `cyclegan-tf evaluate --help`.", group="monitor")
+    feature_extractor: str | None = option(None, "FID/KID features [default: the FID Inception network of the "
+                                           "papers, downloaded on first use]: imagenet (Keras' InceptionV3), FID "
+                                           "weights (.pth, .pt) or a Keras model file; see `cyclegan-tf evaluate "
+                                           "--help`.", group="monitor")
 
 
 # Every model's own options join the shared ones: `cfg.lambda_NCE` of a CUT run, `--nz` in `train --help`. The

@@ -48,7 +48,7 @@ def check_config(cfg: TrainConfig) -> None:
         raise UserError("--sample-freq must be 0 (per epoch) or more")
     if cfg.eval_freq < 0:
         raise UserError("--eval-freq must be 0 (never) or more")
-    if cfg.feature_extractor and not Path(cfg.feature_extractor).is_file():
+    if cfg.feature_extractor not in (None, "imagenet") and not Path(cfg.feature_extractor).is_file():
         raise UserError(f"--feature-extractor file not found: {cfg.feature_extractor}")
     if cfg.preprocess in ("resize_and_crop", "scale_width_and_crop") and cfg.crop_size > cfg.load_size:
         raise UserError(f"--crop-size {cfg.crop_size} is larger than --load-size {cfg.load_size}")

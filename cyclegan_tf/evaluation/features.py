@@ -1,4 +1,5 @@
-"""Feature extractors for FID and KID: InceptionV3 (ImageNet weights) or any Keras model file."""
+"""Feature extractors for FID and KID: the papers' FID Inception network (the default, `fid_inception`), Keras'
+ImageNet InceptionV3 (`imagenet`), or any Keras model file."""
 
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def inception_extractor() -> FeatureExtractor:
         models_dir = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "models"
         reason = " ".join(str(error).replace(f" on {INCEPTION_URL}", "").split()) or type(error).__name__
         raise UserError(f"cannot load the InceptionV3 weights for FID/KID ({reason[:160]}): put {INCEPTION_URL} "
-                        f"into {models_dir}/ or pass --feature-extractor FILE.keras (or evaluate --no-fid)") from None
+                        f"into {models_dir}/, or leave out --feature-extractor imagenet (or evaluate --no-fid)"
+                        ) from None
     finally:
         socket.setdefaulttimeout(previous)
     inputs = keras.Input((INCEPTION_SIZE, INCEPTION_SIZE, 3))
@@ -78,11 +80,38 @@ def inception_extractor() -> FeatureExtractor:
     return FeatureExtractor(model, "InceptionV3 (ImageNet), pool features, 299 px")
 
 
-def load_feature_extractor(path: str | Path | None = None) -> FeatureExtractor:
-    """The model of `--feature-extractor FILE` (any Keras model file), or InceptionV3 without one."""
+IMAGENET = "imagenet"  # `--feature-extractor imagenet`: Keras' InceptionV3 with ImageNet weights
+FID_WEIGHT_SUFFIXES = (".pth", ".pt")  # the FID Inception network's weights (pytorch-fid's, NVIDIA's TorchScript)
+
+
+def fid_extractor(weights: str | Path | None = None, models: str | Path | None = None,
+                  mirror: str | None = None) -> FeatureExtractor:
+    """The FID Inception network (what the papers' FID and KID use) with pytorch-fid's weights, downloaded into the
+    models dir (`models`) on first use (from `mirror` in place of https://github.com if given), or with `weights`
+    (pytorch-fid's .pth or NVIDIA's TorchScript .pt)."""
+    from cyclegan_tf.evaluation import fid_inception
+
+    path = Path(weights) if weights else fid_inception.default_weights(models, mirror)
+    inputs = keras.Input((fid_inception.SIZE, fid_inception.SIZE, 3))
+    network = fid_inception.network(fid_inception.load_weights(path))
+    # [0, 255] -> [-1, 1], as pytorch-fid scales its [0, 1] input
+    model = keras.Model(inputs, network(keras.layers.Rescaling(1 / 127.5, offset=-1.0)(inputs)))
+    source = "pytorch-fid's weights" if path.name == fid_inception.WEIGHTS_FILE else path.name
+    return FeatureExtractor(model, f"FID Inception 2015-12-05 ({source}), pool3, 299 px")
+
+
+def load_feature_extractor(path: str | Path | None = None, models: str | Path | None = None,
+                           mirror: str | None = None) -> FeatureExtractor:
+    """The extractor `--feature-extractor` names: None, the FID Inception network (`fid_extractor`); "imagenet",
+    Keras' InceptionV3; a .pth/.pt file, the FID Inception network with those weights; any other file, a Keras
+    model. `models` and `mirror`: where the default weights are kept and fetched from (`fid_extractor`)."""
     if path is None:
+        return fid_extractor(None, models, mirror)
+    if str(path) == IMAGENET:
         return inception_extractor()
     path = Path(path)
+    if path.suffix.lower() in FID_WEIGHT_SUFFIXES:
+        return fid_extractor(path)
     if not path.is_file():
         raise UserError(f"feature extractor not found: {path}")
     try:

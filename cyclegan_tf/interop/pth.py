@@ -11,6 +11,10 @@ A `.pth` file is a pickle whose tensors point at raw storages kept beside it. Tw
 dict, tensor rebuilders, the storage types) and refuses any other, so a file that would run code on load is
 an `UnsafePickle` error, and nothing of it runs. `save_state_dict` writes the zip layout, which
 `torch.load(weights_only=True)` and the reference's `test.py` read.
+
+`load_script_tensors` reads the tensors of a TorchScript archive (`torch.jit.save`: the zip layout, its modules
+pickled as `__torch__.*` objects beside their code) the same way: each module becomes a record of its attributes,
+its code is never read, and the tensors come back by their dotted attribute path.
 """
 
 from __future__ import annotations
@@ -116,14 +120,37 @@ ALLOWED = {
 }
 
 
-class _Unpickler(pickle.Unpickler):
-    """Resolves only `ALLOWED`; storages are handed to `on_storage`."""
+class ScriptModule:
+    """A TorchScript module as pickled: its attributes (`state`: parameters, submodules, settings), no code."""
 
-    def __init__(self, file: IO[bytes], on_storage):
+    state: dict = {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.state = dict(state)
+
+
+def _build_list(values):
+    """torch.jit._pickle.build_intlist (and its kin): a list, as pickled."""
+    return list(values)
+
+
+SCRIPT_ALLOWED = {("torch.jit._pickle", f"build_{kind}list"): _build_list for kind in ("int", "double", "bool")}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Resolves only `ALLOWED` (with `script`: also TorchScript's module records); storages are handed to
+    `on_storage`."""
+
+    def __init__(self, file: IO[bytes], on_storage, script: bool = False):
         super().__init__(file, encoding="latin1")  # Python 2 pickles of the 2017 models carry byte strings
         self.on_storage = on_storage
+        self.script = script
 
     def find_class(self, module: str, name: str) -> Any:
+        if self.script and module.startswith("__torch__."):  # a scripted module: a record of its attributes
+            return type(name, (ScriptModule,), {})
+        if self.script and (module, name) in SCRIPT_ALLOWED:
+            return SCRIPT_ALLOWED[module, name]
         if (module, name) not in ALLOWED:
             raise UnsafePickle(f"refusing to load {module}.{name}: a state dict holds only tensors and containers")
         return ALLOWED[module, name]
@@ -138,6 +165,9 @@ class _Unpickler(pickle.Unpickler):
 def _materialise(obj):
     if isinstance(obj, _Tensor):
         return obj.numpy()
+    if isinstance(obj, ScriptModule):
+        obj.state = _materialise(obj.state)
+        return obj
     if isinstance(obj, dict):
         return type(obj)((key, _materialise(value)) for key, value in obj.items())
     if isinstance(obj, (list, tuple)):
@@ -182,7 +212,40 @@ def load_state_dict(path: Path | str) -> dict[str, np.ndarray]:
     return {str(key): value for key, value in state.items() if isinstance(value, np.ndarray)}
 
 
-def _load_zip(path: Path) -> dict:
+def load_script_tensors(path: Path | str) -> dict[str, np.ndarray]:
+    """The tensors of a TorchScript file (`torch.jit.save`), by attribute path ("net.layers.conv.weight"), in the
+    order the modules hold them; no code of the file is read or run.
+
+    Raises:
+        UnsafePickle: the file names anything else than modules, tensors and containers.
+        PthError: not a readable TorchScript file.
+    """
+    path = Path(path)
+    try:
+        root = _load_zip(path, script=True) if zipfile.is_zipfile(path) else None
+    except UnsafePickle as error:
+        raise UnsafePickle(f"{path}: {error}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+            struct.error, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise PthError(f"{path} is not a readable TorchScript file ({type(error).__name__}: {error})") from None
+    except OSError as error:
+        raise PthError(f"cannot read {path}: {error.strerror or error}") from None
+    if not isinstance(root, ScriptModule):
+        raise PthError(f"{path} is not a TorchScript module (torch.jit.save)")
+    tensors: dict[str, np.ndarray] = {}
+
+    def walk(module: ScriptModule, prefix: str) -> None:
+        for name, value in module.state.items():
+            if isinstance(value, ScriptModule):
+                walk(value, f"{prefix}{name}.")
+            elif isinstance(value, np.ndarray):
+                tensors[prefix + name] = value
+
+    walk(root, "")
+    return tensors
+
+
+def _load_zip(path: Path, script: bool = False) -> Any:
     with zipfile.ZipFile(path) as archive:
         pickles = [name for name in archive.namelist() if name.endswith("/data.pkl") or name == "data.pkl"]
         if len(pickles) != 1:
@@ -200,7 +263,7 @@ def _load_zip(path: Path) -> dict:
             return storage
 
         with archive.open(pickles[0]) as f:
-            return _materialise(_Unpickler(io.BytesIO(f.read()), on_storage).load())
+            return _materialise(_Unpickler(io.BytesIO(f.read()), on_storage, script).load())
 
 
 def _load_legacy(path: Path) -> dict:
