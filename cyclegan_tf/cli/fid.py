@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
 
 from cyclegan_tf.cli.common import CONTEXT, MODELS_DIR, finish_batch
@@ -39,13 +42,20 @@ def fid(sources, feature_extractor, save_stats, models, mirror) -> None:
     if not save_stats and len(sources) != 2:
         raise click.UsageError("give two folders (or .npz statistics) to compare")
     import_tensorflow_quietly()
-    from cyclegan_tf.data.images import Skipped
+    from cyclegan_tf.data.images import Skipped, list_images
     from cyclegan_tf.evaluation.features import load_feature_extractor
     from cyclegan_tf.evaluation.folders import compare, folder_statistics
 
     extractor = load_feature_extractor(feature_extractor, models, mirror)
     skipped = Skipped()
-    statistics = [folder_statistics(source, extractor, skipped) for source in sources]
+    statistics = []
+    for source in sources:
+        if not Path(source).is_dir():  # saved statistics
+            statistics.append(folder_statistics(source, extractor, skipped))
+            continue
+        with click.progressbar(length=len(list_images(Path(source))), label=f"features of {source}",
+                               file=sys.stderr) as bar:
+            statistics.append(folder_statistics(source, extractor, skipped, bar.update))
     if save_stats:
         click.echo(f"saved the statistics of {statistics[0].count} images to {statistics[0].save(save_stats)}")
     else:

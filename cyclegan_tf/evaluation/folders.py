@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +34,18 @@ class Statistics:
         return path
 
 
-def folder_statistics(source: Path | str, extractor: FeatureExtractor, skipped: Skipped | None = None
-                      ) -> Statistics:
+def folder_statistics(source: Path | str, extractor: FeatureExtractor, skipped: Skipped | None = None,
+                      on_images: Callable[[int], object] | None = None, chunk: int = 256) -> Statistics:
     """The statistics of the images directly in folder `source` (any sizes, unreadable files skipped with a
-    warning), or those saved in a .npz (ours, or pytorch-fid's `--save-stats`)."""
+    warning), or those saved in a .npz (ours, or pytorch-fid's `--save-stats`).
+
+    Args:
+        source: a folder of images, or a .npz of statistics.
+        extractor: the features' network.
+        skipped: collects the unreadable files.
+        on_images: called with the number of files done after each chunk (a progress bar's `update`).
+        chunk: files decoded at a time, so that a folder of any size fits in memory.
+    """
     source = Path(source)
     if source.suffix.lower() == ".npz" and source.is_file():
         with np.load(source, allow_pickle=False) as saved:
@@ -48,12 +57,18 @@ def folder_statistics(source: Path | str, extractor: FeatureExtractor, skipped: 
             return Statistics(saved["mu"], saved["sigma"], features, count, name)
     if not source.is_dir():
         raise UserError(f"not a folder of images or a .npz of statistics: {source}")
-    images = read_each(list_images(source), lambda path: load_image(path, 3),
-                       skipped if skipped is not None else Skipped())
-    if len(images) < 2:
+    skipped = skipped if skipped is not None else Skipped()
+    paths, parts = list_images(source), []
+    for start in range(0, len(paths), chunk):
+        images = read_each(paths[start:start + chunk], lambda path: load_image(path, 3), skipped)
+        if images:
+            parts.append(extractor(images))
+        if on_images is not None:
+            on_images(len(paths[start:start + chunk]))
+    features = np.concatenate(parts) if parts else np.zeros((0, 0))
+    if len(features) < 2:
         raise UserError(f"FID needs at least 2 readable images in {source}")
-    features = extractor(images)
-    return Statistics(features.mean(0), np.cov(features, rowvar=False), features, len(images), extractor.name)
+    return Statistics(features.mean(0), np.cov(features, rowvar=False), features, len(features), extractor.name)
 
 
 @dataclass
