@@ -141,5 +141,11 @@ def test_saved_statistics_stand_in_for_a_folder(tmp_path):
         done = []
         chunked = folder_statistics(root / "trainB", load_feature_extractor(SCRIPT), on_images=done.append, chunk=5)
         assert done == [5, 5, 2] and np.allclose(chunked.features, stats["features"], atol=1e-5)
+        np.savez(tmp_path / "pytorch_fid.npz", mu=stats["mu"], sigma=stats["sigma"])  # pytorch-fid's keys only
+    theirs = CliRunner().invoke(main, ["fid", str(root / "trainA"), str(tmp_path / "pytorch_fid.npz"),
+                                       "--fid-weights", weights])
+    assert theirs.exit_code == 0 and "KID - (no features saved)" in theirs.output, theirs.output
+    fids = [float(re.search(r"FID ([\d.]+)", out.output).group(1)) for out in (direct, theirs)]
+    assert fids[1] == pytest.approx(fids[0], rel=1e-3)  # from mu and sigma alone: the same distance
     out = CliRunner().invoke(main, ["fid", str(root / "trainA")])
     assert out.exit_code == 2 and "two folders" in out.output

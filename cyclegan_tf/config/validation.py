@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from cyclegan_tf import choices
 from cyclegan_tf.errors import UserError
-from cyclegan_tf.models.registry import all_models, model_class
+from cyclegan_tf.models.registry import all_models, model_class, model_options
 
 if TYPE_CHECKING:
     from cyclegan_tf.config.schema import TrainConfig
@@ -58,10 +58,8 @@ def check_options_of_other_models(cfg: TrainConfig) -> None:
     """A `UserError` for an option of another model set away from its default (`--augment` on a CycleGAN run):
     it would do nothing."""
     own = set(model_class(cfg).own_options())
-    for model in all_models().values():
-        if model.OPTIONS is None:
-            continue
-        for field in dataclasses.fields(model.OPTIONS):
+    for options in model_options():
+        for field in dataclasses.fields(options):
             if field.name not in own and getattr(cfg, field.name) != field.default:
                 owners = [n for n, m in all_models().items() if field.name in m.own_options()]
                 raise UserError(f"--{field.name.replace('_', '-')} {getattr(cfg, field.name)} is an option of "

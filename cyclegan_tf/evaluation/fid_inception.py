@@ -16,6 +16,7 @@ running its code. `network` takes float32 images of 299 x 299 in [-1, 1] (pytorc
 
 from __future__ import annotations
 
+import functools
 import os
 import zipfile
 from dataclasses import dataclass
@@ -138,9 +139,10 @@ def _build() -> tuple[keras.Model, _Builder]:
     return keras.Model(inputs, features, name="fid_inception"), b
 
 
-def convs() -> list[Conv]:
+@functools.cache
+def convs() -> tuple[Conv, ...]:
     """The network's convs in torchvision's order (that of pytorch-fid's state dict and of the TorchScript's)."""
-    return _build()[1].convs
+    return tuple(_build()[1].convs)
 
 
 def network(weights: dict[str, np.ndarray]) -> keras.Model:

@@ -13,6 +13,7 @@ from cyclegan_tf.data.images import Skipped, list_images, load_image, read_each
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation import metrics
 from cyclegan_tf.evaluation.features import FeatureExtractor
+from cyclegan_tf.files import write_atomic
 
 
 @dataclass
@@ -23,15 +24,12 @@ class Statistics:
     sigma: np.ndarray
     features: np.ndarray | None  # None: loaded from a pytorch-fid .npz (mu and sigma only): no KID
     count: int
-    extractor: str  # the network the features come from
+    extractor: str | None  # the network the features come from; None: not recorded (a pytorch-fid .npz)
 
     def save(self, path: Path | str) -> Path:
-        """A .npz with pytorch-fid's keys (mu, sigma) and ours (features, count, extractor)."""
-        path = Path(path)
-        with open(path, "wb") as f:
-            np.savez(f, mu=self.mu, sigma=self.sigma, features=self.features, count=self.count,
-                     extractor=self.extractor)
-        return path
+        """A .npz with pytorch-fid's keys (mu, sigma) and ours (features, count, extractor), written atomically."""
+        return write_atomic(path, lambda f: np.savez(f, mu=self.mu, sigma=self.sigma, features=self.features,
+                                                     count=self.count, extractor=self.extractor))
 
 
 def folder_statistics(source: Path | str, extractor: FeatureExtractor, skipped: Skipped | None = None,
@@ -52,7 +50,7 @@ def folder_statistics(source: Path | str, extractor: FeatureExtractor, skipped: 
             if "mu" not in saved or "sigma" not in saved:
                 raise UserError(f"{source} holds no FID statistics (mu, sigma)")
             features = saved["features"] if "features" in saved and saved["features"].ndim == 2 else None
-            name = str(saved["extractor"]) if "extractor" in saved else "unknown (a pytorch-fid .npz)"
+            name = str(saved["extractor"]) if "extractor" in saved else None
             count = int(saved["count"]) if "count" in saved else 0
             return Statistics(saved["mu"], saved["sigma"], features, count, name)
     if not source.is_dir():
@@ -88,7 +86,7 @@ class Comparison:
 def compare(first: Statistics, second: Statistics) -> Comparison:
     """FID and KID (mean and standard deviation over subsets) of two sets; a `UserError` when their features come
     from different networks (their numbers would not compare)."""
-    if first.extractor != second.extractor and "unknown" not in (first.extractor, second.extractor):
+    if None not in (first.extractor, second.extractor) and first.extractor != second.extractor:
         raise UserError(f"the two sides' features come from different networks ({first.extractor}; "
                         f"{second.extractor})")
     if first.features is not None and second.features is not None:
@@ -97,4 +95,5 @@ def compare(first: Statistics, second: Statistics) -> Comparison:
     else:
         fid = metrics.frechet_distance(first.mu, first.sigma, second.mu, second.sigma)
         kid = kid_std = None
-    return Comparison(fid, kid, kid_std, (first.count, second.count), first.extractor)
+    return Comparison(fid, kid, kid_std, (first.count, second.count),
+                      first.extractor or second.extractor or "not recorded")

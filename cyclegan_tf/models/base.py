@@ -101,7 +101,8 @@ class AdversarialModel(SkipSymbolicBuild):
       images from noise, translating none), `XLA_SAFE` (False: `--jit-compile auto` leaves XLA off),
       `FULLY_CONVOLUTIONAL` (False: its networks take one image size, `--crop-size`), `RESUME_FIXED` (shared
       options that fix its weights' shapes), `REFERENCE_FILES` (the reference's .pth files of it);
-    - `validate(cfg)`, `build(cfg, steps_per_epoch, image_shape)`, and where the defaults do not fit,
+    - `build(cfg, steps_per_epoch, image_shape)` (a classmethod: the compiled model, ready for `fit`; image_shape
+      is None when the training images vary in size), and where the defaults do not fit `validate(cfg)`,
       `generator`, `discriminator`, `directions`, `translation_network`, `data_config`;
     - its networks in `GENERATOR_NAMES` and `DISCRIMINATOR_NAMES` and the rest of its training state in
       `TRAINING_STATE` (attribute names; `runs.checkpoints` saves `NETWORKS` + `TRAINING_STATE`), its loss terms
@@ -139,17 +140,6 @@ class AdversarialModel(SkipSymbolicBuild):
     @classmethod
     def validate(cls, cfg: TrainConfig) -> None:
         """A `UserError` for options this model cannot train with (after the checks every model shares)."""
-
-    @classmethod
-    def build(cls, cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | None) -> AdversarialModel:
-        """The compiled model, ready for `fit`.
-
-        Args:
-            cfg: the run's config.
-            steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
-            image_shape: (height, width) of every training image, or None when they vary.
-        """
-        raise NotImplementedError
 
     @classmethod
     def generator(cls, cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:
