@@ -35,7 +35,7 @@ test-browser: $(STAMP)
 
 # Speed on this machine: training, inference, input pipeline, peak memory (several minutes; not part of test).
 bench: $(STAMP)
-	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --models cut fastcut --translate --json bench.json
+	$(BIN)/python -m cyclegan_tf.experiments.bench --xla --deterministic --cluster --models cut fastcut --translate --health --json bench.json
 
 # The reference's configuration (ResNet-9, 128 and 256 px, float32 and bf16) against our PyTorch implementation of
 # its training step, eager float32 and bf16 autocast, in the same run; and translate of a folder

@@ -50,6 +50,7 @@ PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "scale_width_and_c
 CYCLES = ("forward", "backward", "both")  # which cycle losses count (the CycleGAN ablation)
 MIXED_PRECISION = ("off", "bf16", "fp16", "auto")
 JIT_COMPILE = ("auto", "on", "off")
+ON_UNHEALTHY = ("warn", "stop", "off")  # what training does when a health detector fires (`training.health`)
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")  # tf.distribute strategies of `train --strategy`
 
 # A run translates A -> B (its generator G_AB) and, for a CycleGAN, B -> A (G_BA).

@@ -29,6 +29,7 @@ from cyclegan_tf.nn.networks import (
 from cyclegan_tf.runs import checkpoints
 from cyclegan_tf.training.trainer import train
 from tests.test_deploy import runtime
+from tests.test_health import assert_no_alarm
 
 # Two images of 4 patches, 8-d L2-normalised queries and keys, and the CUT repository's PatchNCELoss output for
 # them (its own code run under PyTorch 2.13, batch_size 2, nce_T 0.07), one value per patch.
@@ -142,6 +143,7 @@ def test_cut_training_lowers_nce_and_reaches_a_demo_score(cut_run):
     # of this process: op determinism is process-wide); the untrained generator scores 13.3
     assert set(score) == {"AtoB", "score"} and score["score"] > 45
     assert cfg.antialias and cfg.init_type == "xavier" and cfg.pool_size == 0 and cfg.nce_idt
+    assert_no_alarm(result)
 
 
 def test_cut_translates_evaluates_exports_and_restores_exactly(cut_run, tmp_path):

@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 SCRIPT = """
-import json, sys
+import csv, json, sys
 import tensorflow as tf
 (cpu,) = tf.config.list_physical_devices("CPU")
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -55,8 +55,8 @@ for strategy in ("none", "mirrored"):
     initial[strategy] = Initial()
     results[strategy] = train(cfg, verbose=0, callbacks=[initial[strategy]])
 one, two = results["none"], results["mirrored"]
-rows = [open(f"{runs}/{name}/loss_log.csv").read().splitlines() for name in ("none", "mirrored")]
-losses = [[[float(v) for v in row.split(",")[2:-2]] for row in log[1:]] for log in rows]  # without lr, images/s
+logs = [list(csv.DictReader(open(f"{runs}/{name}/loss_log.csv"))) for name in ("none", "mirrored")]
+losses = [[[float(row[k]) for k in one.model.LOSS_NAMES] for row in log] for log in logs]
 
 
 def norm2(arrays):
@@ -78,6 +78,8 @@ out = {
     "config": {k: v for k, v in json.load(open(f"{runs}/mirrored/config.json")).items()
                if k in ("strategy", "strategy_used", "replicas")},
     "synchronized": [l.synchronized for l in two.model.D_A.layers if hasattr(l, "synchronized")],
+    # training health: each replica's change over its half batch, averaged, is the change over the global batch
+    "health_change": [[float(row["health_change"]) for row in log] for log in logs],
 }
 if bug == "none":
     # resume the 2-replica run on one replica, and a global batch that does not divide between the replicas
@@ -114,6 +116,9 @@ def test_two_replicas_train_as_one_replica_on_the_global_batch(tmp_path, data_di
     assert out["kernel_error"] < 1e-3 and out["output_error"] < 1e-3, out
     assert max(out["loss_error_per_step"]) < 1e-4, out
     assert out["config"] == {"strategy": "mirrored", "strategy_used": "mirrored", "replicas": 2}
+    one_replica, two_replicas = out["health_change"]
+    assert len(one_replica) == 3, out
+    assert max(abs(a / b - 1) for a, b in zip(one_replica, two_replicas, strict=True)) < 1e-4, out
     assert out["resumed_step"] == 6  # the 2-replica run resumed on one replica
     assert out["odd_batch"] == ("--batch-size 3 does not divide between 2 replicas (--strategy mirrored): use a "
                                 "multiple of 2")

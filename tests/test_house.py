@@ -151,7 +151,7 @@ def test_registries_and_config_choices_equal_the_lists_of_names():
         "cycle": choices.CYCLES, "mixed_precision": choices.MIXED_PRECISION, "jit_compile": choices.JIT_COMPILE,
         "strategy": choices.STRATEGIES, "translates": choices.DIRECTIONS, "cycle_loss": choices.CYCLE_LOSSES,
         "g_activation": choices.ACTIVATIONS, "upsample": choices.UPSAMPLE_MODES, "d_last_stride": (1, 2),
-        "lr_policy": choices.LR_POLICIES, "augment": choices.AUGMENTS,
+        "lr_policy": choices.LR_POLICIES, "augment": choices.AUGMENTS, "on_unhealthy": choices.ON_UNHEALTHY,
     }
 
 

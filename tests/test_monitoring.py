@@ -83,7 +83,8 @@ def test_loss_log_rows_are_window_means_that_make_up_the_epoch_means(demo_run):
     rows = read_rows(demo_run.run_dir / "loss_log.csv")
     assert [(int(r["epoch"]), int(r["step"])) for r in rows] == [(1, 100), (1, 200), (2, 300), (2, 400)]
     assert list(rows[0]) == ["epoch", "step", "G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B",
-                             "lr", "images_per_s"]
+                             "health_D", "health_D_weakest", "health_G_gan", "health_change", "health_gan_share",
+                             "health_spread", "lr", "images_per_s"]
     assert [float(r["lr"]) for r in rows] == pytest.approx([5e-4, 5e-4, 2.5e-4, 2.5e-4])
     assert all(float(r["images_per_s"]) > 0 for r in rows)
     for name in ("cycle_A", "D_B", "idt_B"):  # two equal windows per epoch: their mean is the epoch's mean

@@ -25,6 +25,7 @@ from cyclegan_tf.runs import checkpoints, report
 from cyclegan_tf.training.trainer import train
 
 from .test_evaluate import tiny_extractor
+from .test_health import assert_no_alarm
 
 # The short run below (3 epochs of 150 pairs at 64 px, ngf = ndf = 16, seed 0) reached a per-pixel FCN accuracy
 # of 0.77 where its untrained generator gets 0.40 (measured; 0.82 with 300 pairs); the test asks for a gain of 0.3
@@ -121,7 +122,8 @@ def test_pix2pix_terms_and_one_step_in_the_reference_order():
     assert float(terms["G_L1"]) == pytest.approx(100 * float(np.abs(fake - y).mean()), rel=1e-4)
     d_before = [w.numpy().copy() for w in model.D.trainable_weights]
     logs = model.train_step((x, y))  # eagerly: no tracing
-    assert set(logs) == {"G_GAN", "G_L1", "D", "lr"}
+    # and the training-health signals (no change signal: its input and output have other channels)
+    assert set(logs) == {"G_GAN", "G_L1", "D", "lr", "health_spread", "health_D", "health_G_gan", "health_gan_share"}
     assert all(np.isfinite(float(v)) for v in logs.values())
     assert int(model.step_counter.numpy()) == 1
     assert int(model.g_optimizer.iterations.numpy()) == int(model.d_optimizer.iterations.numpy()) == 1
@@ -192,6 +194,7 @@ def trained_fcn(pix2pix_run):
 def test_short_pix2pix_training_beats_an_untrained_generator(pix2pix_run, trained_fcn, data_dir):
     cfg, result = pix2pix_run
     assert result.step == 450 and result.epoch == 3
+    assert_no_alarm(result)
     keras.utils.set_random_seed(0)
     untrained = Translator(build_generator(cfg, "AtoB"), cfg.netG)
     before = exact.labels2photo_score(untrained, data_dir / labels2photo.NAME)

@@ -40,9 +40,11 @@ def test_xla_and_steps_per_execution():
     cfg = TrainConfig(dataset="x", netG="resnet_6blocks", ngf=8, ndf=8, jit_compile="on", steps_per_execution=2,
                       seed=0)
     model = CycleGAN.build(cfg, 10, (32, 32))
+    model.watch_health()  # its signals compile into the step too
     assert model.jit_compile is True
     history = _fit(model, 4)
     assert all(np.isfinite(v[-1]) for v in history.values())
+    assert 0 <= history["health_D_weakest"][-1] <= history["health_D"][-1] <= 1 and history["health_change"][-1] > 0
     assert int(model.step_counter.numpy()) == 4
 
 

@@ -48,6 +48,7 @@ def train(quiet: bool, config_file: str | None, **options) -> None:
     import_tensorflow_quietly()
     from cyclegan_tf.config import make_config
     from cyclegan_tf.evaluation.exact import model_exact_scores
+    from cyclegan_tf.training.health import summary
     from cyclegan_tf.training.trainer import TrainingInterrupted
     from cyclegan_tf.training.trainer import train as run_training
 
@@ -61,3 +62,6 @@ def train(quiet: bool, config_file: str | None, **options) -> None:
                f"run directory: {result.run_dir}")
     for line in model_exact_scores(result.model, cfg, result.dataroot).lines():
         click.echo(line)
+    if cfg.on_unhealthy != "off":
+        for line in summary(result.health):
+            click.echo(line)

@@ -150,6 +150,10 @@ class SharedOptions:
     sample_freq: int = option(0, "Also write sample grids and time-lapse frames every N steps (0: once per epoch).",
                               group="monitor")
     n_samples: int = option(4, "Fixed test images shown per domain in each epoch's sample grid.", group="monitor")
+    on_unhealthy: str = option("warn", "When a training-health check fires (identity or mode collapse, a "
+                               "discriminator that wins or has lost, no learning): warn once on the progress line "
+                               "and in index.html, or stop keeping the last checkpoint from before it; off computes "
+                               "no health signals.", names.ON_UNHEALTHY, group="monitor")
     eval_freq: int = option(0, "Evaluate (FID, KID, cycle L1 and PSNR) every N epochs; 0 = never.", group="monitor")
     feature_extractor: str | None = option(None, "FID/KID features [default: the FID Inception network of the "
                                            "papers, downloaded on first use]: imagenet (Keras' InceptionV3), FID "

@@ -308,11 +308,88 @@ def measure_translate(images: int = 100, ngf: int = 64, precision: str = "off", 
             "translate_speedup": seconds["serial"] / seconds["batched"], "translate_max_difference": difference}
 
 
+def measure_health(steps: int = 150, rounds: int = 3, calls: int = 500) -> dict:
+    """What training health costs at the demo's settings (its preset: 64 px, ResNet-6, ngf 16, batch 1).
+
+    Its in-graph part alone (`models.health.HealthProbe`: both directions' translations, both discriminators'
+    outputs, the averages; `calls` calls of a `tf.function`, as in a step) and the detectors' Python time per step
+    (`training.health.Health.observe`, and the callback's check of the generators' weights every `STALL_EVERY`
+    steps), against the step without health (the fastest of `rounds` rounds of `steps` steps: other processes only
+    ever slow a round down). Also the same step with health, alternating with the one without: a direct
+    comparison, but one that a busy machine blurs by more than the cost.
+    """
+    tf = _quiet_tensorflow()
+    import keras
+    import numpy as np
+
+    from cyclegan_tf.config import make_config
+    from cyclegan_tf.models.health import HealthProbe
+    from cyclegan_tf.models.registry import build_model
+    from cyclegan_tf.training import health
+    from cyclegan_tf.training.callbacks.health import generator_weights, movement
+
+    cfg = make_config(dict(dataset="demo", seed=0))
+    size = cfg.crop_size
+    model = build_model(cfg, 1000, (size, size))
+    probe = model.health
+    images = np.random.default_rng(0).uniform(-1, 1, (2, 1, size, size, 3)).astype("float32")
+    data = tf.data.Dataset.from_tensors((images[0], images[1])).repeat()
+
+    class StepTimes(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.ends: list[float] = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    seconds: dict[str, list[float]] = {"on": [], "off": []}
+    for _ in range(rounds):
+        for mode in ("off", "on"):
+            model.health = probe if mode == "on" else None
+            model.make_train_function(force=True)
+            model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)  # trace + warm up
+            timer = StepTimes()
+            model.fit(data, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[timer])
+            seconds[mode].append((timer.ends[-1] - timer.ends[0]) / steps)
+
+    alone = HealthProbe(slots=2)
+    x, y = tf.constant(images[0]), tf.constant(images[1])
+    scores = tf.constant(np.asarray(model.D_A(images[0])))
+
+    @tf.function
+    def probe_step():
+        alone.translation(0, x, 0.5 * x, y)
+        alone.translation(1, y, 0.5 * y, x)
+        alone.separation(scores, 0.5 * scores)
+        alone.separation(scores, 0.2 * scores)
+        return alone.signals([tf.reduce_mean(x)], [tf.reduce_mean(y)])
+
+    probe_step()
+    started = time.perf_counter()
+    for _ in range(calls):
+        probe_step()
+    probe_s = (time.perf_counter() - started) / calls
+
+    logs = {name: 0.5 for name in ("health_change", "health_spread", "health_D", "health_D_weakest", "health_G_gan",
+                                   "health_gan_share")}
+    watch, started = health.Health(), time.perf_counter()
+    for step in range(5000):
+        watch.observe(step, logs)
+    observe_s = (time.perf_counter() - started) / 5000
+    before, started = generator_weights(model), time.perf_counter()
+    movement(before, generator_weights(model))
+    python_s = observe_s + (time.perf_counter() - started) / health.STALL_EVERY
+    off, on = min(seconds["off"]), min(seconds["on"])
+    return {"health_step_off_s": off, "health_probe_s": probe_s, "health_python_s": python_s,
+            "health_overhead": (probe_s + python_s) / off, "health_step_on_s": on,
+            "health_ab_overhead": on / off - 1, "health_rounds": seconds}
+
+
 def run_one(kind: str, spec: dict) -> dict:
     """Run one measurement in this process (the child side of `in_subprocess`).
 
     Args:
-        kind: "train", "infer", "conv" or "pipeline"; anything else is a `ValueError`.
+        kind: "train", "infer", "conv", "pipeline", "translate" or "health"; anything else is a `ValueError`.
         spec: the keyword arguments of the measurement (a `Case`'s fields for "train" and "infer").
 
     Returns:
@@ -328,6 +405,8 @@ def run_one(kind: str, spec: dict) -> dict:
         result = measure_pipeline(**spec)
     elif kind == "translate":
         result = measure_translate(**spec)
+    elif kind == "health":
+        result = measure_health(**spec)
     else:
         raise ValueError(kind)
     result["peak_rss_mib"] = peak_rss_mib()
@@ -407,7 +486,8 @@ def run_torch(sizes: list[int], steps: int, ngf: int, precisions: list[str]) -> 
 
 def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: int, ngf: int,
               with_torch: bool, xla: bool = False, progress=print, deterministic: bool = False,
-              cluster: bool = False, models: tuple[str, ...] = (), translate: bool = False) -> dict:
+              cluster: bool = False, models: tuple[str, ...] = (), translate: bool = False,
+              health: bool = False) -> dict:
     """Every measurement of the table; returns the raw numbers.
 
     Args:
@@ -427,6 +507,7 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
             precision (the same rows as CycleGAN's, for the ratios).
         translate: also measure `translate` of a folder of 100 images of mixed sizes (`measure_translate`), one by
             one against batched and overlapped, in the first precision.
+        health: also measure what training health costs at the demo's settings (`measure_health`).
 
     Returns:
         {"rows": one dict per configuration, "conv_peak": by precision, "pipeline": by size,
@@ -476,6 +557,9 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
             for size, numbers in by_size.items():
                 progress(f"PyTorch reference {size}px {precision}: {numbers['train_step_s']:.2f} s/step, "
                          f"{numbers['infer_img_s']:.2f} img/s inference")
+    if health:
+        results["health"] = in_subprocess("health", {})
+        progress(f"training health at the demo's settings: {results['health']['health_overhead']:.1%} of a step")
     if translate:
         results["translate"] = in_subprocess("translate", {"ngf": ngf, "precision": precisions[0]})
         progress(f"translate of a folder: {results['translate']['translate_serial_img_s']:.2f} img/s one by one, "
@@ -533,6 +617,12 @@ def format_table(results: dict) -> str:
                      f"{t['translate_serial_img_s']:.2f} img/s one image after the other, {t['translate_img_s']:.2f} "
                      f"img/s batched by size with decoding and writing overlapped ({t['translate_speedup']:.2f}x; "
                      f"outputs within {t['translate_max_difference']} grey level(s))")
+    if "health" in results:
+        h = results["health"]
+        notes.append(f"training health at the demo's settings (64 px, ResNet-6, ngf 16): its signals "
+                     f"{h['health_probe_s'] * 1e3:.2f} ms and its detectors {h['health_python_s'] * 1e3:.2f} ms of a "
+                     f"{h['health_step_off_s'] * 1e3:.1f} ms step: {h['health_overhead']:.1%} (steps with and "
+                     f"without, alternating: {h['health_ab_overhead']:+.1%})")
     if "cluster_overhead" in results:
         notes.append(f"2 worker processes on 127.0.0.1 (tf.distribute, global batch 2) take "
                      f"{results['cluster_overhead']:.2f}x the step time of 1 process with batch 2 on the same cores")
@@ -576,6 +666,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also measure these models with the first network, against CycleGAN")
     parser.add_argument("--translate", action="store_true",
                         help="also measure translate of a folder of 100 images, one by one against batched")
+    parser.add_argument("--health", action="store_true",
+                        help="also measure what training health costs at the demo's settings")
     parser.add_argument("--json", type=Path, help="also save the raw numbers here")
     parser.add_argument("--one", nargs=2, metavar=("KIND", "SPEC"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -585,7 +677,8 @@ def main(argv: list[str] | None = None) -> None:
     print(f"machine: {machine_description()}", flush=True)
     results = run_bench(args.nets, args.sizes, args.precisions, args.steps, args.ngf, args.torch, args.xla,
                         progress=lambda line: print("  " + line, flush=True), deterministic=args.deterministic,
-                        cluster=args.cluster, models=tuple(args.models), translate=args.translate)
+                        cluster=args.cluster, models=tuple(args.models), translate=args.translate,
+                        health=args.health)
     results["machine"] = machine_description()
     print()
     print(format_table(results))

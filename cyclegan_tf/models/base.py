@@ -18,6 +18,7 @@ from cyclegan_tf.lazy import keras, tf
 
 if TYPE_CHECKING:
     from cyclegan_tf.config import TrainConfig
+    from cyclegan_tf.models.health import HealthProbe
 
 
 def two_passes(network: keras.Model, first: tf.Tensor, second: tf.Tensor, stacked: bool,
@@ -53,7 +54,7 @@ def per_replica(loss: tf.Tensor) -> tf.Tensor:
 
 
 def discriminator_term(D: keras.Model, real: tf.Tensor, fake: tf.Tensor, gan_mode: str, lambda_gp: float,
-                       training: bool = True, stacked: bool = False) -> tf.Tensor:
+                       training: bool = True, stacked: bool = False, probe: HealthProbe | None = None) -> tf.Tensor:
     """One discriminator's loss on a real and a fake batch, with WGAN-GP's penalty when that is the mode.
 
     Args:
@@ -64,6 +65,7 @@ def discriminator_term(D: keras.Model, real: tf.Tensor, fake: tf.Tensor, gan_mod
         lambda_gp: the weight of the gradient penalty; used with "wgangp" only.
         training: passed to the discriminator.
         stacked: judge both batches in one call (see `two_passes`).
+        probe: where the model's training-health signals are recorded (its `health`), or None.
 
     Returns:
         The float32 scalar loss (halved as in the reference, plus the penalty).
@@ -71,6 +73,8 @@ def discriminator_term(D: keras.Model, real: tf.Tensor, fake: tf.Tensor, gan_mod
     from cyclegan_tf.nn import losses
 
     real_logits, fake_logits = two_passes(D, real, fake, stacked, training)
+    if probe is not None:
+        probe.separation(real_logits, fake_logits)
     term = losses.discriminator_loss(real_logits, fake_logits, gan_mode)
     if gan_mode == "wgangp":
         term += losses.gradient_penalty(D, real, fake, lambda_gp)
@@ -106,7 +110,9 @@ class AdversarialModel(SkipSymbolicBuild):
       `generator`, `discriminator`, `directions`, `translation_network`, `data_config`;
     - its networks in `GENERATOR_NAMES` and `DISCRIMINATOR_NAMES` and the rest of its training state in
       `TRAINING_STATE` (attribute names; `runs.checkpoints` saves `NETWORKS` + `TRAINING_STATE`), its loss terms
-      in `LOSS_NAMES`, and its `train_step`.
+      in `LOSS_NAMES` (the generators' adversarial ones also in `GAN_TERMS`), and its `train_step`, which records
+      what training health reads (`observe_translation`, `discriminator_term(probe=self.health)`) and ends
+      with `finish_step`.
     """
 
     NAME: ClassVar[str] = ""
@@ -124,6 +130,7 @@ class AdversarialModel(SkipSymbolicBuild):
     REFERENCE_FILES: ClassVar[dict[str, str]] = {}
 
     LOSS_NAMES: tuple[str, ...] = ()
+    GAN_TERMS: tuple[str, ...] = ()  # the generators' adversarial terms among LOSS_NAMES
     GENERATOR_NAMES: tuple[str, ...] = ()
     DISCRIMINATOR_NAMES: tuple[str, ...] = ()
     TRAINING_STATE: tuple[str, ...] = ("g_optimizer", "d_optimizer", "step_counter")
@@ -169,6 +176,21 @@ class AdversarialModel(SkipSymbolicBuild):
         # Under tf.distribute each replica adds 1 per step; the first replica's count is the step.
         self.step_counter = keras.Variable(0, dtype="int64", trainable=False, name="step_counter",
                                            aggregation="only_first_replica")
+        self.health: HealthProbe | None = None  # training-health signals, once `watch_health` is called
+
+    def watch_health(self) -> None:
+        """Compute the training-health signals in every step from now on (`models.health`; call it before the
+        first step, in the strategy's scope)."""
+        from cyclegan_tf.models.health import HealthProbe
+
+        self.health = HealthProbe(slots=max(1, len(self.GENERATOR_NAMES)))
+
+    def observe_translation(self, generator: str, inputs: tf.Tensor | None, outputs: tf.Tensor,
+                            targets: tf.Tensor) -> None:
+        """Record, for training health, a batch generator `generator` (an attribute name) made from `inputs`
+        (None: from noise) and real images of the domain it writes."""
+        if self.health is not None:
+            self.health.translation(self.GENERATOR_NAMES.index(generator), inputs, outputs, targets)
 
     @classmethod
     def own_options(cls) -> tuple[str, ...]:
@@ -223,17 +245,23 @@ class AdversarialModel(SkipSymbolicBuild):
     def metrics(self):
         return list(self.trackers.values())
 
-    def finish_step(self, terms: dict[str, tf.Tensor], learning_rate) -> dict[str, tf.Tensor]:
-        """The end of every `train_step`: count the step, update the loss means, return the logs.
+    def finish_step(self, generator_terms: dict[str, tf.Tensor], discriminator_terms: dict[str, tf.Tensor],
+                    learning_rate) -> dict[str, tf.Tensor]:
+        """The end of every `train_step`: count the step, update the loss means, return the logs (with the
+        training-health signals when they are watched).
 
         Terms a configuration leaves out (an ablation switch, identity off) keep their tracker at 0, so
         every run of a model logs the same columns.
         """
         self.step_counter.assign_add(1)
-        for name, value in terms.items():
+        for name, value in {**generator_terms, **discriminator_terms}.items():
             self.trackers[name].update_state(value)
         logs = {name: tracker.result() for name, tracker in self.trackers.items()}
         logs["lr"] = learning_rate
+        if self.health is not None:
+            gan = [value for name, value in generator_terms.items() if name in self.GAN_TERMS]
+            others = [value for name, value in generator_terms.items() if name not in self.GAN_TERMS]
+            logs.update(self.health.signals(gan, others))
         return multiworker_logs(logs)
 
 

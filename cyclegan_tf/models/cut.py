@@ -98,6 +98,7 @@ class CUT(AdversarialModel):
     XLA_SAFE = False
 
     LOSS_NAMES = ("G_GAN", "NCE", "NCE_Y", "D_B")
+    GAN_TERMS = ("G_GAN",)
     NEGATIVES_FROM_BATCH = False  # each patch's negatives: the other patches of its image (see `negative_groups`)
     GENERATOR_NAMES = ("G_AB", "F")  # F, the patch heads, trains with the generator (one Adam, as CUT's two)
     DISCRIMINATOR_NAMES = ("D_B",)
@@ -223,7 +224,7 @@ class CUT(AdversarialModel):
         """D_B's loss terms on real B and G's B (summed for its update)."""
         w = self.loss_weights
         return {"D_B": discriminator_term(self.D_B, real_B, fake_B, w.gan_mode, w.lambda_gp,
-                                          stacked=self.stack_passes)}
+                                          stacked=self.stack_passes, probe=self.health)}
 
     def generator_terms(self, real_B: tf.Tensor, fake: tf.Tensor, sources: tf.Tensor, flipped: tf.Tensor,
                         input_features: list[tf.Tensor]) -> dict[str, tf.Tensor]:
@@ -261,6 +262,8 @@ class CUT(AdversarialModel):
         with tf.GradientTape() as g_tape:
             fake, *input_features = self.generator_and_features(inputs, training=True)
             fake_B = fake[:batch]
+            self.observe_translation("G_AB", real_A, tf.cond(flipped, lambda: tf.reverse(fake_B, [2]),
+                                                             lambda: fake_B), real_B)
             with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                 d_terms = self.discriminator_terms(real_B, tf.stop_gradient(fake_B))
                 d_loss = self.d_optimizer.scale_loss(per_replica(tf.add_n(list(d_terms.values()))))
@@ -268,7 +271,7 @@ class CUT(AdversarialModel):
             terms = self.generator_terms(real_B, fake, sources, flipped, input_features)
             g_loss = self.g_optimizer.scale_loss(per_replica(self.generator_total(terms)))
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=False))
-        return self.finish_step({**terms, **d_terms}, learning_rate)
+        return self.finish_step(terms, d_terms, learning_rate)
 
 
 

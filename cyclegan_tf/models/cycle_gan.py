@@ -74,6 +74,7 @@ class CycleGAN(AdversarialModel):
     REFERENCE_FILES = {"G_AB": "G_A", "G_BA": "G_B", "D_B": "D_A", "D_A": "D_B"}
 
     LOSS_NAMES = ("G_AB", "G_BA", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B")
+    GAN_TERMS = ("G_AB", "G_BA")
     # The attributes a checkpoint holds: networks (all a translation needs), then the rest of the training state.
     GENERATOR_NAMES = ("G_AB", "G_BA")
     DISCRIMINATOR_NAMES = ("D_A", "D_B")
@@ -155,6 +156,8 @@ class CycleGAN(AdversarialModel):
         else:
             fake_B = self.G_AB(real_A, training=training)
             fake_A = self.G_BA(real_B, training=training)
+        self.observe_translation("G_AB", real_A, fake_B, real_B)
+        self.observe_translation("G_BA", real_B, fake_A, real_A)
         terms = {}
         if w.use_gan:
             terms["G_AB"] = losses.generator_loss(self.D_B(fake_B, training=training), w.gan_mode)
@@ -170,7 +173,8 @@ class CycleGAN(AdversarialModel):
 
     def discriminator_losses(self, real_A, real_B, fake_A, fake_B, training=True):
         w = self.loss_weights
-        return {name: discriminator_term(D, real, fake, w.gan_mode, w.lambda_gp, training, self.stack_passes)
+        return {name: discriminator_term(D, real, fake, w.gan_mode, w.lambda_gp, training, self.stack_passes,
+                                         self.health)
                 for name, D, real, fake in (("D_A", self.D_A, real_A, fake_A), ("D_B", self.D_B, real_B, fake_B))}
 
     def train_step(self, data):
@@ -193,5 +197,5 @@ class CycleGAN(AdversarialModel):
                 d_terms = self.discriminator_losses(real_A, real_B, fake_A, fake_B)
                 d_loss = self.d_optimizer.scale_loss(per_replica(tf.add_n(list(d_terms.values()))))
             self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars, strict=False))
-        return self.finish_step({**g_terms, **d_terms}, learning_rate)
+        return self.finish_step(g_terms, d_terms, learning_rate)
 

@@ -62,6 +62,7 @@ class DCGAN(AdversarialModel):
     RESUME_FIXED = ("crop_size",)  # its depth follows its image size
 
     LOSS_NAMES = ("G", "D")
+    GAN_TERMS = ("G",)
     GENERATOR_NAMES = ("G",)
     DISCRIMINATOR_NAMES = ("D",)
     TRAINING_STATE = ("g_optimizer", "d_optimizer", "step_counter")
@@ -140,13 +141,14 @@ class DCGAN(AdversarialModel):
         z = self.noise(tf.shape(real)[0])
         with tf.GradientTape() as g_tape:
             fake = self.G(z, training=True)
+            self.observe_translation("G", None, fake, real)
             with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                 d_term = discriminator_term(self.D, self.augmented(real, 1), self.augmented(tf.stop_gradient(fake), 2),
-                                            self.gan_mode, self.lambda_gp)
+                                            self.gan_mode, self.lambda_gp, probe=self.health)
                 d_loss = self.d_optimizer.scale_loss(per_replica(d_term))
             self.d_optimizer.apply_gradients(zip(d_tape.gradient(d_loss, d_vars), d_vars, strict=False))
             g_term = losses.generator_loss(self.D(self.augmented(fake, 3), training=True), self.gan_mode)
             g_loss = self.g_optimizer.scale_loss(per_replica(g_term))
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=False))
-        return self.finish_step({"G": g_term, "D": d_term}, learning_rate)
+        return self.finish_step({"G": g_term}, {"D": d_term}, learning_rate)
 

@@ -63,6 +63,7 @@ class Pix2Pix(AdversarialModel):
     PRESET = PRESET
 
     LOSS_NAMES = ("G_GAN", "G_L1", "D")
+    GAN_TERMS = ("G_GAN",)
     # `G_AB` is the run's generator whatever its direction (the reference's netG), so `translate` finds it.
     GENERATOR_NAMES = ("G_AB",)
     DISCRIMINATOR_NAMES = ("D",)
@@ -114,7 +115,7 @@ class Pix2Pix(AdversarialModel):
     def discriminator_losses(self, inputs, target, fake, training=True) -> dict[str, tf.Tensor]:
         w = self.loss_weights
         return {"D": discriminator_term(self.D, self.pair(inputs, target), self.pair(inputs, fake), w.gan_mode,
-                                        w.lambda_gp, training)}
+                                        w.lambda_gp, training, probe=self.health)}
 
     def train_step(self, data):
         inputs, target = data
@@ -128,6 +129,7 @@ class Pix2Pix(AdversarialModel):
         d_terms = {}
         with tf.GradientTape() as g_tape:
             fake = self.G_AB(inputs, training=True)
+            self.observe_translation("G_AB", inputs, fake, target)
             if self.loss_weights.use_gan:
                 with g_tape.stop_recording(), tf.GradientTape() as d_tape:
                     d_terms = self.discriminator_losses(inputs, target, tf.stop_gradient(fake))
@@ -136,5 +138,5 @@ class Pix2Pix(AdversarialModel):
             g_terms = self.generator_losses(inputs, target, fake)
             g_loss = self.g_optimizer.scale_loss(per_replica(tf.add_n(list(g_terms.values()))))
         self.g_optimizer.apply_gradients(zip(g_tape.gradient(g_loss, g_vars), g_vars, strict=False))
-        return self.finish_step({**g_terms, **d_terms}, learning_rate)
+        return self.finish_step(g_terms, d_terms, learning_rate)
 

@@ -74,7 +74,10 @@ def build_model(cfg: TrainConfig, steps_per_epoch: int, image_shape: tuple | Non
         steps_per_epoch: steps of one epoch (the learning-rate schedule counts epochs).
         image_shape: (height, width) of every training image, or None when they vary (no image pool then).
     """
-    return model_class(cfg).build(cfg, steps_per_epoch, image_shape)
+    model = model_class(cfg).build(cfg, steps_per_epoch, image_shape)
+    if cfg.on_unhealthy != "off":
+        model.watch_health()
+    return model
 
 
 def build_generator(cfg: TrainConfig, direction: str = "AtoB") -> keras.Model:

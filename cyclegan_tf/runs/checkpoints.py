@@ -229,6 +229,33 @@ def _write(parts: dict[str, object], root: Path, tmp: Path, tag: str, step: int,
     return final
 
 
+def set_aside_after(run_dir: Path, step: int) -> tuple[Path | None, list[Path]]:
+    """Move the full-state checkpoints saved after `step` into `checkpoints/set_aside/`, so that a resume starts
+    from the newest one before it (a run stopped because it went wrong at `step`). Nothing moves when no complete
+    one before it is left.
+
+    Returns:
+        (the checkpoint a resume now starts from, or None; the folders moved, in their new place).
+    """
+    root = Path(run_dir) / "checkpoints"
+    found = latest_checkpoints(run_dir)
+    before = [p for p in found if _step_of(p) <= step]
+    if not before:
+        return (found[0] if found else None), []
+    keep = max(before, key=_step_of)
+    moved = []
+    for path in found:
+        if _step_of(path) > step:
+            (root / "set_aside").mkdir(exist_ok=True)
+            target = root / "set_aside" / path.name
+            shutil.rmtree(target, ignore_errors=True)
+            os.rename(path, target)
+            moved.append(target)
+    write_text_atomic(root / "LATEST", keep.name + "\n")
+    fsync_dir(root)
+    return keep, moved
+
+
 def remove_temporaries(run_dir: Path) -> None:
     """Delete the temporary folders a killed writer left in `checkpoints/` (call it holding the run's lock)."""
     for leftover in (Path(run_dir) / "checkpoints").glob(".*-*"):

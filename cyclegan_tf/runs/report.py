@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import json
 import logging
 import re
 import time
@@ -260,7 +261,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> bool:
     if not rows:
         return True
     skip = {"epoch", "step", "lr", "images_per_s"}
-    names = [c for c in rows[0] if c not in skip]
+    names = [c for c in rows[0] if c not in skip and not c.startswith("health_")]  # (not losses: health.json)
     steps = np.array([float(r["step"]) for r in rows])
     figure, (g_axes, d_axes) = pyplot.subplots(1, 2, figsize=(11, 3.6))
     for name in names:
@@ -277,6 +278,38 @@ def plot_losses(csv_path: Path, png_path: Path) -> bool:
     pyplot.close(figure)
     write_atomic(png_path, lambda f: f.write(buffer.getvalue()))
     return True
+
+
+# --- training health ----------------------------------------------------------------------------------------
+
+HEALTH = "health.json"  # the training-health episodes and latest signals (`training.health.Health.to_dict`)
+
+
+def write_health(run_dir: Path, health: dict) -> None:
+    write_text_atomic(Path(run_dir) / HEALTH, json.dumps(health, indent=1) + "\n")
+
+
+def read_health(run_dir: Path) -> dict:
+    """A run's health.json, or {} when it has none (or it cannot be read)."""
+    try:
+        return json.loads((Path(run_dir) / HEALTH).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _health_panel(health: dict) -> str:
+    episodes = health.get("episodes", [])
+    if not episodes:
+        verdict = "<p>No problem detected.</p>"
+    else:
+        items = "".join(
+            f"<li><b>{html.escape(e['title'])}</b> from step {e['since']} (found at step {e['step']}"
+            f"{'' if e.get('ended') is None else ', ended at step ' + str(e['ended'])}): {html.escape(e['meaning'])}."
+            f" <i>Try:</i> {html.escape(e['advice'])}</li>" for e in episodes)
+        verdict = f"<ul>{items}</ul>"
+    latest = health.get("latest", {})
+    values = ", ".join(f"{html.escape(k.removeprefix('health_'))} {v:.3g}" for k, v in sorted(latest.items()))
+    return "<h2>Training health</h2>" + verdict + (f"<p>Latest signals: {values}.</p>" if values else "")
 
 
 # --- the gallery --------------------------------------------------------------------------------------------
@@ -301,6 +334,9 @@ def write_gallery(run_dir: Path, title: str, status: str = "", samples_note: str
     parts = [f"<h1>{html.escape(title)}</h1>",
              f"<p>{html.escape(status)} Updated {time.strftime('%Y-%m-%d %H:%M:%S')}. "
              '<a href="config.json">config.json</a> &middot; <a href="loss_log.csv">loss_log.csv</a></p>']
+    health = read_health(run_dir)
+    if health:
+        parts.append(_health_panel(health))
     if (run_dir / "timelapse.gif").is_file():
         parts.append(f'<h2>Time-lapse</h2><p>One test image translated at the end of each epoch.</p>'
                      f'<img src="timelapse.gif?v={version}" class="pixel">')

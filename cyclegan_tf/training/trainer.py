@@ -33,7 +33,9 @@ from cyclegan_tf.training import distribute
 from cyclegan_tf.training.callbacks import monitoring_callbacks
 from cyclegan_tf.training.callbacks.checkpointing import Checkpointer
 from cyclegan_tf.training.callbacks.guard import NonFiniteGuard, NonFiniteLoss
+from cyclegan_tf.training.callbacks.health import HealthMonitor, UnhealthyRun
 from cyclegan_tf.training.callbacks.schedule import PlateauStepper
+from cyclegan_tf.training.health import Episode
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -46,10 +48,14 @@ class TrainingDiverged(UserError):
     """A loss became NaN or infinite; training stopped without saving that state."""
 
 
+class TrainingUnhealthy(UserError):
+    """A training-health detector fired under `--on-unhealthy stop`; checkpoints from the episode were set aside."""
+
+
 @dataclass
 class TrainResult:
     """Where a run went and how: its directory, steps and epochs done, wall time, the losses per epoch, the
-    folder of its training data and the trained model."""
+    folder of its training data, the trained model and what training health found (`training.health`)."""
 
     run_dir: Path
     step: int
@@ -58,6 +64,7 @@ class TrainResult:
     history: dict[str, list[float]] = field(default_factory=dict)
     dataroot: Path | None = None
     model: AdversarialModel | None = None
+    health: list[Episode] = field(default_factory=list)
 
 
 def _raise_interrupt(signum, frame):
@@ -180,6 +187,8 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
         raise UserError(f"a worker of the cluster stopped answering at step {checkpointer.step} "
                         f"({type(error).__name__}); start every worker again with --continue-train to resume from "
                         "the chief's last checkpoint") from None
+    except UnhealthyRun as stop:
+        raise TrainingUnhealthy(_unhealthy_message(cfg, stop.episode, checkpointer.step)) from None
     except NonFiniteLoss as stop:  # nothing is saved: the state after this step is not worth keeping
         kept = checkpoints.latest_checkpoint(cfg.run_dir)
         raise TrainingDiverged(f"step {stop.step}: loss {stop.name} is {stop.value} (training diverged); "
@@ -188,5 +197,22 @@ def _train_locked(cfg: TrainConfig, root: Path, data: TrainingData, started: flo
     finally:
         signal.signal(signal.SIGTERM, previous)
 
+    health = next((m.episodes for m in monitors if isinstance(m, HealthMonitor)), [])
     return TrainResult(cfg.run_dir, checkpointer.step, checkpointer.step // spe, time.time() - started, history,
-                       root, model)
+                       root, model, health)
+
+
+def _unhealthy_message(cfg: TrainConfig, episode: Episode, step: int) -> str:
+    """What `--on-unhealthy stop` says: what went wrong, which checkpoint a resume starts from, what to change."""
+    kept, moved = checkpoints.set_aside_after(cfg.run_dir, episode.since)
+    if kept is None:
+        where = "no checkpoint was saved yet; "
+    elif checkpoints.read_state(kept)["step"] <= episode.since:
+        where = f"{kept.name}, from before it, is the latest" + (f" (later ones are in {moved[0].parent})" if moved
+                                                                  else "") + "; "
+    else:
+        where = f"no checkpoint from before step {episode.since} is left, so {kept.name} (after it) stays the latest; "
+    resume = (f"resume from {kept.name} with: cyclegan-tf train --continue-train --name {cfg.name} and the options "
+              "you change" if kept else f"start again with --name {cfg.name} and the options you change")
+    return (f"stopped at step {step} (--on-unhealthy stop): {episode.title} since step {episode.since}: "
+            f"{episode.meaning}. {where}{resume}. Try: {episode.advice}")

@@ -3,6 +3,8 @@
 - `guard.NonFiniteGuard`: stops training at the step a loss becomes NaN or infinite, before anything saves it.
 - `schedule.PlateauStepper`: `--lr-policy plateau`'s step, once per epoch.
 - `checkpointing.Checkpointer`: the training state, every epoch and every `--save-latest-freq` steps.
+- `health.HealthMonitor`: training health (identity or mode collapse, a discriminator that wins or has lost, no
+  learning): one line per episode, `health.json`, `--on-unhealthy stop`.
 - `progress.Progress`: a progress bar per epoch (losses, images/s, ETA) and a one-line summary; lines only when quiet.
 - `logs.LossLogger`: `loss_log.csv` and TensorBoard scalars every `--print-freq` steps and per epoch; `losses.png`.
 - `evaluator.Evaluator`: FID, KID, cycle or target L1/PSNR (and exact scores) every `--eval-freq` epochs; `best.json`.
@@ -23,6 +25,7 @@ import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.training.callbacks.evaluator import Evaluator
+from cyclegan_tf.training.callbacks.health import HealthMonitor
 from cyclegan_tf.training.callbacks.logs import LossLogger
 from cyclegan_tf.training.callbacks.progress import Progress
 from cyclegan_tf.training.callbacks.samples import SampleWriter
@@ -30,7 +33,8 @@ from cyclegan_tf.training.callbacks.samples import SampleWriter
 
 def monitoring_callbacks(config: TrainConfig, root: Path, steps_per_epoch: int, start_step: int,
                          verbose: int = 1) -> list[keras.callbacks.Callback]:
-    """Progress (verbose 1: bars, 2: one line per epoch, 0: none), logs, evaluation and samples, in that order.
+    """Health (unless `--on-unhealthy off`), progress (verbose 1: bars, 2: one line per epoch, 0: none), logs,
+    evaluation and samples, in that order.
 
     The evaluator runs before the sample writer so that the gallery it rewrites shows this epoch's scores.
 
@@ -46,8 +50,11 @@ def monitoring_callbacks(config: TrainConfig, root: Path, steps_per_epoch: int, 
     """
     writer = tf.summary.create_file_writer(str(Path(config.logdir) if config.logdir else config.run_dir / "logs"))
     out: list[keras.callbacks.Callback] = []
-    if verbose:
-        out.append(Progress(config.total_epochs, steps_per_epoch, config.batch_size, bar=verbose == 1))
+    progress = Progress(config.total_epochs, steps_per_epoch, config.batch_size, bar=verbose == 1) if verbose else None
+    if config.on_unhealthy != "off":  # first: the progress line and the gallery show what it found this step
+        out.append(HealthMonitor(config, start_step, progress.announce if progress else None))
+    if progress:
+        out.append(progress)
     out.append(LossLogger(config, start_step, writer))
     if config.eval_freq:
         out.append(Evaluator(config, root, start_step, writer, verbose=bool(verbose)))

@@ -30,6 +30,11 @@ def model_order(model, logs: dict) -> dict:
     return {**{k: logs[k] for k in names if k in logs}, **{k: v for k, v in logs.items() if k not in names}}
 
 
+def losses_of(logs: dict) -> dict:
+    """The logs a progress line shows: all but the training-health signals (they speak when something is wrong)."""
+    return {k: v for k, v in logs.items() if not k.startswith("health_")}
+
+
 def format_logs(logs: dict, digits: int = 3) -> str:
     """The logs as one line: 'G_AB 0.312 G_BA 0.298 ... lr 2.0e-04'.
 
@@ -73,6 +78,11 @@ class Progress(keras.callbacks.Callback):
         stream.write(text)
         stream.flush()
 
+    def announce(self, line: str) -> None:
+        """Print `line` on a line of its own (where the bar was: the next redraw puts the bar under it)."""
+        self._write("\r" + " " * self._shown + "\r" + line + "\n")
+        self._shown = 0
+
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.started, self.first_step = epoch, time.time(), self._step()
         self.rate_from = None  # (time, step) after the epoch's first call: excludes tracing from the ETA
@@ -94,7 +104,7 @@ class Progress(keras.callbacks.Callback):
         eta = format_duration((self.steps_per_epoch - done) / rate) if rate else "?"
         filled = int(20 * done / self.steps_per_epoch)
         speed = f"{rate * self.batch_size:.1f} img/s" if rate else "... img/s"
-        losses = format_logs(model_order(self.model, logs or {}), 2)
+        losses = format_logs(model_order(self.model, losses_of(logs or {})), 2)
         line = (f"epoch {self.epoch + 1}/{self.total_epochs} [{'#' * filled}{'.' * (20 - filled)}] "
                 f"{done}/{self.steps_per_epoch} {speed} ETA {eta}  {losses}")
         width = shutil.get_terminal_size().columns - 1
@@ -113,4 +123,4 @@ class Progress(keras.callbacks.Callback):
         skipped = f"  steps skipped by fp16 loss scaling (overflow) so far: {skipped}" if skipped else ""
         self._write(f"epoch {epoch + 1}/{self.total_epochs}  {steps} steps in {format_duration(seconds)} "
                     f"({steps * self.batch_size / max(seconds, 1e-9):.1f} img/s){eta}  "
-                    f"{format_logs(model_order(self.model, logs or {}))}{skipped}\n")
+                    f"{format_logs(model_order(self.model, losses_of(logs or {})))}{skipped}\n")
