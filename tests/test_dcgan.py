@@ -141,6 +141,8 @@ def test_resume_continues_and_noise_follows_the_step(tmp_path, data_dir):
     resumed = train(config(tmp_path, data_dir, "resumed", **{**small, "n_epochs": 2, "continue_train": True}),
                     verbose=0)
     assert (first.step, resumed.step) == (2, 4)
+    # training health reads what a model from noise has: its outputs' spread, its discriminator (no input to copy)
+    assert {k for k in resumed.history if k.startswith("health_")} == {"health_spread", "health_D", "health_G_gan"}
     assert np.isfinite(float(resumed.model.lr_plateau.best.numpy()))  # stepped each epoch, resumed with the run
     rows = np.loadtxt(resumed.run_dir / "loss_log.csv", delimiter=",", skiprows=1, usecols=(1,), ndmin=1)
     assert list(rows) == [2, 4]  # one row per epoch, none lost or doubled
