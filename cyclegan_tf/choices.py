@@ -63,3 +63,5 @@ AUGMENTS = ("none", "flip-crop", "diffaugment")  # a DCGAN's data augmentation (
 
 EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "litert", "torch")  # `cyclegan-tf export --format`
 QUANTIZE_MODES = ("none", "fp16", "int8")  # LiteRT export
+TEMPORAL_MODES = ("running", "off")  # `translate` of a video: steady instance-norm statistics, or each frame alone
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".webm")  # what `translate` reads and writes as a clip
