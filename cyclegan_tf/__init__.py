@@ -32,6 +32,8 @@ _API = {
     "Translator": "cyclegan_tf.inference.translator",
     "load_translator": "cyclegan_tf.inference.translator",
     "translate_files": "cyclegan_tf.inference.translator",
+    "translate_frames": "cyclegan_tf.inference.temporal",
+    "translate_video": "cyclegan_tf.inference.video",
     "evaluate_run": "cyclegan_tf.evaluation.evaluate",
     "model_exact_scores": "cyclegan_tf.evaluation.exact",
     "resolve_dataset": "cyclegan_tf.data.registry",

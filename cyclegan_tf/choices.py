@@ -64,3 +64,10 @@ AUGMENTS = ("none", "flip-crop", "diffaugment")  # a DCGAN's data augmentation (
 
 EXPORT_FORMATS = ("keras", "savedmodel", "onnx", "litert", "torch")  # `cyclegan-tf export --format`
 QUANTIZE_MODES = ("none", "fp16", "int8")  # LiteRT export
+TEMPORAL_MODES = ("running", "off")  # `translate` of a video: steady instance-norm statistics, or each frame alone
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".webm")  # what `translate` reads and writes as a clip
+
+
+def is_video(path) -> bool:
+    """Whether `path` (a str or Path) names a video file by its extension (`VIDEO_EXTENSIONS`)."""
+    return str(path).lower().endswith(VIDEO_EXTENSIONS)

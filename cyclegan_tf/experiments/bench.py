@@ -263,6 +263,33 @@ def measure_pipeline(size: int, images: int = 60, batches: int = 200) -> dict:
 TRANSLATE_SHAPES = ((256, 256), (192, 256), (256, 192), (240, 320), (320, 240))
 
 
+def measure_video(frames: int = 240, width: int = 640, height: int = 360, ngf: int = 64, batch_size: int = 8
+                  ) -> dict:
+    """Frames per second of `translate` of a video: the synthetic clip (`data.demo_video`) at `width` x `height`,
+    24 fps with audio, through a ResNet-9 of random weights, decoded, translated (steady statistics and per
+    frame) and encoded.
+
+    Returns:
+        {"video_fps_running", "video_fps_off": frames per second, "video_frames", "video_size"}.
+    """
+    from cyclegan_tf.data.demo_video import clip_frames
+    from cyclegan_tf.inference.translator import Translator
+    from cyclegan_tf.inference.video import translate_video, write_clip
+    from cyclegan_tf.nn.networks import define_generator
+
+    translator = Translator(define_generator("resnet_9blocks", 3, 3, ngf, "instance", False), "resnet_9blocks")
+    result = {"video_frames": frames, "video_size": [width, height]}
+    with tempfile.TemporaryDirectory() as root:
+        source = Path(root, "clip.mp4")
+        write_clip(source, (frame for frame, _ in clip_frames(frames, width, height)), 24, tone=440)
+        for mode in ("running", "off"):
+            translate_video(translator, source, Path(root, "warm.mp4"), batch_size, mode, duration=0.5)  # trace
+            began = time.perf_counter()
+            translate_video(translator, source, Path(root, f"{mode}.mp4"), batch_size, mode)
+            result[f"video_fps_{mode}"] = frames / (time.perf_counter() - began)
+    return result
+
+
 def measure_translate(images: int = 100, ngf: int = 64, precision: str = "off", batch_size: int = 8) -> dict:
     """Images per second of `translate` of a folder: `images` PNGs of the sizes in `TRANSLATE_SHAPES`, in turn,
     with a ResNet-9 of random weights; one image after the other (decode, translate, encode, write) against the
@@ -389,7 +416,8 @@ def run_one(kind: str, spec: dict) -> dict:
     """Run one measurement in this process (the child side of `in_subprocess`).
 
     Args:
-        kind: "train", "infer", "conv", "pipeline", "translate" or "health"; anything else is a `ValueError`.
+        kind: "train", "infer", "conv", "pipeline", "translate", "health" or "video"; anything else is a
+            `ValueError`.
         spec: the keyword arguments of the measurement (a `Case`'s fields for "train" and "infer").
 
     Returns:
@@ -407,6 +435,8 @@ def run_one(kind: str, spec: dict) -> dict:
         result = measure_translate(**spec)
     elif kind == "health":
         result = measure_health(**spec)
+    elif kind == "video":
+        result = measure_video(**spec)
     else:
         raise ValueError(kind)
     result["peak_rss_mib"] = peak_rss_mib()
@@ -417,7 +447,7 @@ def in_subprocess(kind: str, spec: dict, python: str = sys.executable) -> dict:
     """One measurement in a fresh Python process; its result is the last line of its stdout.
 
     Args:
-        kind: "train", "infer", "conv" or "pipeline" (see `run_one`).
+        kind: what `run_one` measures ("train", "infer", "conv", ...).
         spec: the measurement's keyword arguments, passed as JSON.
         python: the Python interpreter to run it with.
 
@@ -564,6 +594,9 @@ def run_bench(nets: list[str], sizes: list[int], precisions: list[str], steps: i
         results["translate"] = in_subprocess("translate", {"ngf": ngf, "precision": precisions[0]})
         progress(f"translate of a folder: {results['translate']['translate_serial_img_s']:.2f} img/s one by one, "
                  f"{results['translate']['translate_img_s']:.2f} img/s batched and overlapped")
+        results["video"] = in_subprocess("video", {"ngf": ngf})
+        progress(f"translate of a 640x360 video: {results['video']['video_fps_running']:.2f} frames/s steady, "
+                 f"{results['video']['video_fps_off']:.2f} frames/s per frame")
     return results
 
 

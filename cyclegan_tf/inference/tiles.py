@@ -17,6 +17,8 @@ Batch-norm generators (in eval mode) have no per-image statistics and skip step 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -27,14 +29,30 @@ from cyclegan_tf.pixels import to_signed, to_uint8
 
 
 class FixedStatisticsNormalization(keras.layers.Layer):
-    """Instance norm with given per-channel statistics instead of the input's own."""
+    """Instance norm with given per-channel statistics instead of the input's own.
+
+    Args:
+        mean: per channel.
+        variance: per channel.
+        epsilon: the instance norm's.
+        gamma: an affine instance norm's scale, folded in (None: not affine).
+        beta: its offset.
+    """
 
     def __init__(self, mean: np.ndarray, variance: np.ndarray, epsilon: float, gamma=None, beta=None, **kwargs):
         super().__init__(**kwargs)
-        self.scale = (1.0 / np.sqrt(variance + epsilon)).astype(np.float32)
-        self.shift = (-mean * self.scale).astype(np.float32)
-        if gamma is not None:  # an affine instance norm: fold its scale and offset in
-            self.scale, self.shift = self.scale * gamma, self.shift * gamma + beta
+        self.epsilon, self.gamma, self.beta = float(epsilon), gamma, beta
+        scale, shift = self.scale_and_shift(np.asarray(mean, np.float32), np.asarray(variance, np.float32))
+        self.scale, self.shift = keras.ops.convert_to_numpy(scale), keras.ops.convert_to_numpy(shift)
+
+    def scale_and_shift(self, mean, variance):
+        """The normalization as `x * scale + shift` for statistics `mean` and `variance` (arrays or tensors, the
+        channels last), the affine scale and offset folded in."""
+        scale = keras.ops.rsqrt(keras.ops.cast(variance, "float32") + self.epsilon)
+        shift = -keras.ops.cast(mean, "float32") * scale
+        if self.gamma is not None:
+            scale, shift = scale * self.gamma, shift * self.gamma + self.beta
+        return scale, shift
 
     def call(self, x):
         return x * keras.ops.cast(self.scale, x.dtype) + keras.ops.cast(self.shift, x.dtype)
@@ -62,23 +80,36 @@ def norm_statistics(generator: keras.Model, x: np.ndarray) -> dict[str, tuple[np
     return {layer.name: (value[0].numpy(), value[1].numpy()) for layer, value in zip(norms, outputs, strict=True)}
 
 
-def with_fixed_statistics(generator: keras.Model, stats: dict) -> keras.Model:
-    """A copy of `generator` whose instance norms use `stats` (`norm_statistics`)."""
+def replace_norms(generator: keras.Model, replacement: Callable[[InstanceNormalization], keras.layers.Layer]
+                  ) -> keras.Model:
+    """A copy of `generator` with each instance norm replaced by `replacement(norm)` (a layer of the same name
+    that folds in the norm's own weights, if any); every other layer keeps its weights."""
     def clone(layer):
         if isinstance(layer, InstanceNormalization):
-            mean, variance = stats[layer.name]
-            affine = getattr(layer, "gamma", None) is not None
-            return FixedStatisticsNormalization(
-                mean, variance, layer.epsilon, layer.gamma.numpy() if affine else None,
-                layer.beta.numpy() if affine else None, name=layer.name)
+            return replacement(layer)
         return layer.__class__.from_config(layer.get_config())
 
     copy = keras.models.clone_model(generator, clone_function=clone)
     weights = {f"{layer.name}/{w.name}": w for layer in generator.layers for w in layer.weights}
     for layer in copy.layers:
+        if isinstance(layer, FixedStatisticsNormalization):  # its weights, if any, are its own state
+            continue
         for w in layer.weights:
             w.assign(weights[f"{layer.name}/{w.name}"])
     return copy
+
+
+def affine_weights(norm: InstanceNormalization) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(gamma, beta) of an affine instance norm, (None, None) of one without."""
+    if getattr(norm, "gamma", None) is None:
+        return None, None
+    return norm.gamma.numpy(), norm.beta.numpy()
+
+
+def with_fixed_statistics(generator: keras.Model, stats: dict) -> keras.Model:
+    """A copy of `generator` whose instance norms use `stats` (`norm_statistics`)."""
+    return replace_norms(generator, lambda norm: FixedStatisticsNormalization(
+        *stats[norm.name], norm.epsilon, *affine_weights(norm), name=norm.name))
 
 
 def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> np.ndarray:
