@@ -1,0 +1,198 @@
+"""Scientific images (`data.scientific`): N bands, 16-bit and float in and out, TIFF and .npy, the value range
+resolved once and stored in the run, the one translate uses."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from cyclegan_tf.data import scientific
+from cyclegan_tf.data.images import check_image, load_image
+from cyclegan_tf.data.scientific import ValueRange, encode_file, read_bands, resolve_range
+from cyclegan_tf.errors import UserError
+
+
+def _tiff(path, values):
+    tifffile.imwrite(path, values, photometric="minisblack", planarconfig="contig")
+
+
+def _four_band_set(root, count=4, size=32, test=2):
+    """Unpaired 4-band uint16 TIFFs: A bright bands left, B right; values over the whole 16-bit scale."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", count), ("test", test)):
+        for domain in "AB":
+            folder = root / f"{split}{domain}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                values = rng.integers(0, 65536, (size, size, 4), dtype=np.uint16)
+                values[:, : size // 2] //= 4 if domain == "A" else 1
+                _tiff(folder / f"{i}.tif", values)
+
+
+def _float_pairs(root, count=4, size=32, test=2):
+    """A|B pairs of one-band float32 .npy arrays (H, 2W), values in about [-3, 40] with outliers."""
+    rng = np.random.default_rng(1)
+    for split, n in (("train", count), ("test", test)):
+        (root / split).mkdir(parents=True)
+        for i in range(n):
+            a = rng.normal(10.0, 5.0, (size, size)).astype(np.float32)
+            a[0, 0] = 1000.0  # an outlier the percentiles leave out
+            np.save(root / split / f"{i}.npy", np.concatenate([a, a * 2.0 - 3.0], axis=1))
+
+
+def test_reading_keeps_every_level_and_band(tmp_path):
+    levels = np.array([[0, 1, 257, 65535]], np.uint16)
+    Image.fromarray(levels).save(tmp_path / "grey16.png")
+    bands = np.arange(2 * 3 * 5, dtype=np.uint16).reshape(2, 3, 5) * 2000
+    _tiff(tmp_path / "five.tif", bands)
+    np.save(tmp_path / "depth.npy", np.array([[0.25, -1.5]], np.float32))
+
+    png = read_bands(tmp_path / "grey16.png")
+    assert png.dtype == np.uint16 and png.shape == (1, 4, 1) and png[..., 0].tolist() == [[0, 1, 257, 65535]]
+    tif = read_bands(tmp_path / "five.tif")
+    assert tif.dtype == np.uint16 and tif.shape == (2, 3, 5) and np.array_equal(tif, bands)
+    npy = read_bands(tmp_path / "depth.npy")
+    assert npy.dtype == np.float32 and npy.shape == (1, 2, 1) and npy[0, :, 0].tolist() == [0.25, -1.5]
+    # the trainer's check: Pillow cannot read these two; they are readable, with their bands
+    assert [(c.ok, c.channels) for c in map(check_image, [tmp_path / "five.tif", tmp_path / "depth.npy"])] == [
+        (True, 5), (True, 1)]
+    # the 8-bit path is as before: 16-bit scaled to 8 bits
+    assert load_image(tmp_path / "grey16.png", 1)[..., 0].tolist() == [[0, 0, 1, 255]]
+
+
+def test_a_tiff_without_tifffile_names_the_extra(tmp_path, monkeypatch):
+    _tiff(tmp_path / "four.tif", np.zeros((4, 4, 4), np.uint16))
+    monkeypatch.setitem(sys.modules, "tifffile", None)
+    with pytest.raises(UserError, match=r"pip install 'cyclegan-tf\[tiff\]'"):
+        read_bands(tmp_path / "four.tif")
+    assert "cyclegan-tf[tiff]" in check_image(tmp_path / "four.tif").error
+
+
+def test_value_ranges(tmp_path):
+    _four_band_set(tmp_path, count=2, test=0)
+    paths = sorted((tmp_path / "trainA").iterdir())
+    assert resolve_range(paths, 4, "auto") == ValueRange(0.0, 65535.0, "16", "auto")
+    assert resolve_range(paths, 4, "100,30000") == ValueRange(100.0, 30000.0, "16", "100,30000")
+    p = resolve_range(paths, 4, "p1,p99")
+    values = np.concatenate([read_bands(path).reshape(-1) for path in paths]).astype(np.float64)
+    assert (p.low, p.high) == pytest.approx(tuple(np.percentile(values, [1, 99])), rel=1e-12)
+    for bad in ("p5", "10,3", "p1,p101", "x,y"):
+        with pytest.raises(UserError, match="--value-range"):
+            scientific.parse_range(bad)
+    with pytest.raises(UserError, match="4 bands, but the run takes 3"):
+        resolve_range(paths, 3, "auto")
+    # writing at a depth: 16-bit levels as they are, 8-bit stretched, float unrounded
+    scale = ValueRange(0.0, 65535.0, "16")
+    assert scale.encode(np.array([0.4, 257.0, 65535.0])).tolist() == [0, 257, 65535]
+    assert scale.encode(np.array([0.0, 257.0, 65535.0]), "8").tolist() == [0, 1, 255]
+    assert scale.encode(np.array([0.4]), "float").dtype == np.float32
+
+
+def test_a_16_bit_image_survives_the_inference_graphs_scaling(tmp_path):
+    """An identity generator in the translation graph (pad, scale, crop, unscale): within float32 precision."""
+    import keras
+
+    from cyclegan_tf.inference.graph import image_translator
+
+    inputs = keras.Input((None, None, 4))
+    identity = keras.Model(inputs, keras.layers.Identity()(inputs))
+    graph = image_translator(identity, "resnet_9blocks", in_range=(0.0, 65535.0), out_range=(0.0, 65535.0))
+    levels = np.random.default_rng(2).integers(0, 65536, (1, 37, 45, 4), dtype=np.uint16)
+    levels[0, 0, 0] = [0, 1, 65534, 65535]
+    out = np.asarray(graph(levels.astype(np.float32)))
+    error = np.abs(out.astype(np.float64) - levels)
+    # float32 carries 24 bits: x / 32767.5 - 1 and back is off by at most a few ulps of 65535 (2^-8 each)
+    assert out.dtype == np.float32 and out.shape == levels.shape and error.max() <= 4 * 2.0**-8
+    written = encode_file(ValueRange(0.0, 65535.0, "16").encode(out[0]), ".tif")
+    (tmp_path / "out.tif").write_bytes(written)
+    assert np.array_equal(read_bands(tmp_path / "out.tif"), levels[0])  # every level back, after rounding
+
+
+def _train(cfg_options):
+    from cyclegan_tf.config import make_config
+    from cyclegan_tf.training.trainer import train
+
+    options = dict(netG="resnet_2blocks", ngf=4, ndf=4, n_layers_D=1, netD="n_layers", load_size=32, crop_size=32,
+                   n_epochs=1, n_epochs_decay=0, epoch_size=2, n_samples=1, seed=0, pool_size=0)
+    return train(make_config({**options, **cfg_options}), verbose=0)
+
+
+def test_four_band_16_bit_tiff_cyclegan_trains_translates_and_evaluates(tmp_path):
+    from cyclegan_tf.evaluation.evaluate import evaluate_run
+    from cyclegan_tf.evaluation.features import save_random_extractor
+    from cyclegan_tf.inference.translator import load_translator, translate_files
+
+    root = tmp_path / "bands"
+    _four_band_set(root)
+    result = _train(dict(dataroot=str(root), name="four", checkpoints_dir=str(tmp_path / "runs"), input_nc=4,
+                         output_nc=4, value_range_B="p2,p98"))
+    stored = json.loads((result.run_dir / "config.json").read_text())
+    assert stored["scaling_A"] == {"low": 0.0, "high": 65535.0, "depth": "16", "spec": "auto"}
+    values_b = np.concatenate([read_bands(p).reshape(-1) for p in sorted((root / "trainB").iterdir())])
+    assert (stored["scaling_B"]["low"], stored["scaling_B"]["high"]) == pytest.approx(
+        tuple(np.percentile(values_b.astype(np.float64), [2, 98])))
+
+    translator = load_translator(result.run_dir, "AtoB")
+    assert [s.to_dict() for s in translator.scales] == [stored["scaling_A"], stored["scaling_B"]]
+    assert translator.model.in_range == (0.0, 65535.0)
+    assert translator.model.out_range == (stored["scaling_B"]["low"], stored["scaling_B"]["high"])
+    written = translate_files(translator, sorted((root / "testA").iterdir()), tmp_path / "out")
+    assert [p.suffix for p in written] == [".tif", ".tif"]
+    out = read_bands(written[0])
+    assert out.dtype == np.uint16 and out.shape == (32, 32, 4)
+    assert stored["scaling_B"]["low"] - 1 <= out.min() and out.max() <= stored["scaling_B"]["high"] + 1
+    floats = translate_files(translator, written[:1], tmp_path / "float", depth="float")
+    assert read_bands(floats[0]).dtype == np.float32 and floats[0].suffix == ".tif"
+    assert (result.run_dir / "samples").is_dir()  # the sample grids of 4-band images were drawn (false colour)
+
+    extractor = save_random_extractor(tmp_path / "features.keras", 32, (8, 16), 0)
+    evaluation = evaluate_run(result.run_dir, feature_extractor=extractor, save=False)
+    for metrics in evaluation.directions.values():
+        assert metrics.images == 2 and metrics.fid is not None and np.isfinite(metrics.fid)
+        assert 0 < metrics.cycle_l1 < 2 and 0 < metrics.cycle_psnr < 100
+
+
+def test_one_band_float_npy_pix2pix_trains_translates_and_evaluates(tmp_path):
+    from cyclegan_tf.evaluation.evaluate import evaluate_run
+    from cyclegan_tf.inference.translator import load_translator, translate_files
+
+    root = tmp_path / "depth"
+    _float_pairs(root)
+    result = _train(dict(dataroot=str(root), model="pix2pix", name="depth", checkpoints_dir=str(tmp_path / "runs"),
+                         input_nc=1, output_nc=1, value_range_A="p1,p99", netG="unet_32"))
+    stored = json.loads((result.run_dir / "config.json").read_text())
+    assert stored["scaling_A"]["depth"] == "float" and stored["scaling_A"]["high"] < 100  # the outlier left out
+    b_values = np.concatenate([np.load(p)[:, 32:].ravel() for p in sorted((root / "train").iterdir())])
+    assert (stored["scaling_B"]["low"], stored["scaling_B"]["high"]) == pytest.approx(
+        (float(b_values.min()), float(b_values.max())))  # auto of float data: its min..max
+
+    translator = load_translator(result.run_dir)
+    halves = [tmp_path / "a.npy"]
+    np.save(halves[0], np.load(root / "test" / "0.npy")[:, :32])
+    (written,) = translate_files(translator, halves, tmp_path / "out")
+    out = np.load(written)
+    assert written.suffix == ".npy" and out.dtype == np.float32 and out.shape == (32, 32, 1)
+    assert stored["scaling_B"]["low"] <= out.min() and out.max() <= stored["scaling_B"]["high"]
+
+    evaluation = evaluate_run(result.run_dir, features=False, save=False)
+    (metrics,) = evaluation.directions.values()
+    assert metrics.images == 2 and 0 < metrics.target_l1 < 2 and 0 < metrics.target_psnr < 100
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(model="colorization", input_nc=4), "L channel of Lab"),
+    (dict(model="dcgan", output_nc=4), "1 or 3 channels"),
+    (dict(model="dcgan", value_range_A="0,1000"), "--value-range is for scientific images"),
+    (dict(input_nc=0), "at least 1"),
+    (dict(value_range_A="p1"), "--value-range"),
+])
+def test_models_that_cannot_take_scientific_images_say_so(options, message):
+    from cyclegan_tf.config import TrainConfig
+
+    with pytest.raises(UserError, match=message):
+        TrainConfig(**{"dataroot": "x", **options}).validate()
