@@ -3,6 +3,7 @@ resolved once and stored in the run, the one translate uses."""
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 
@@ -93,6 +94,26 @@ def test_value_ranges(tmp_path):
     assert scale.encode(np.array([0.4]), "float").dtype == np.float32
 
 
+def test_inspect_reports_depth_bands_and_values_and_resize_keeps_them(tmp_path):
+    from cyclegan_tf.data.tools import format_report, inspect_dataset, resize_images
+
+    root = tmp_path / "bands"
+    _four_band_set(root, count=2, test=1)
+    Image.fromarray(np.array([[300, 60000]] * 2, np.uint16)).save(root / "testB" / "grey16.png")
+    lines = format_report(inspect_dataset(root, crop_size=16))
+    values = np.stack([read_bands(p) for p in sorted((root / "trainA").iterdir())])
+    assert f"  trainA   16-bit, 4 bands, values {values.min():g}..{values.max():g}" in lines
+    test_b = read_bands(root / "testB" / "0.tif")
+    low, high = min(test_b.min(), 300), max(test_b.max(), 60000)
+    assert f"  testB    16-bit, mixed bands, values {low:g}..{high:g}" in lines
+    result = resize_images(root, tmp_path / "small", 16)
+    assert not result.failed and len(result.written) == 7
+    small = read_bands(tmp_path / "small" / "trainA" / "0.tif")
+    assert small.dtype == np.uint16 and small.shape == (16, 16, 4) and small.max() > 255
+    grey = read_bands(tmp_path / "small" / "testB" / "grey16.png")
+    assert grey.dtype == np.uint16 and grey.shape == (16, 16, 1) and grey.max() > 255
+
+
 def test_a_16_bit_image_survives_the_inference_graphs_scaling(tmp_path):
     """An identity generator in the translation graph (pad, scale, crop, unscale): within float32 precision."""
     import keras
@@ -122,15 +143,19 @@ def _train(cfg_options):
     return train(make_config({**options, **cfg_options}), verbose=0)
 
 
-def test_four_band_16_bit_tiff_cyclegan_trains_translates_and_evaluates(tmp_path):
-    from cyclegan_tf.evaluation.evaluate import evaluate_run
-    from cyclegan_tf.evaluation.features import save_random_extractor
+@pytest.fixture(scope="module")
+def bands_run(tmp_path_factory):
+    """A CycleGAN trained (2 steps) on unpaired 4-band 16-bit TIFFs; B scaled by its 2nd..98th percentiles."""
+    root = tmp_path_factory.mktemp("bands")
+    _four_band_set(root)
+    return root, _train(dict(dataroot=str(root), name="four", checkpoints_dir=str(tmp_path_factory.mktemp("runs")),
+                             input_nc=4, output_nc=4, value_range_B="p2,p98"))
+
+
+def test_four_band_16_bit_tiffs_train_and_translate_at_their_depth(bands_run, tmp_path):
     from cyclegan_tf.inference.translator import load_translator, translate_files
 
-    root = tmp_path / "bands"
-    _four_band_set(root)
-    result = _train(dict(dataroot=str(root), name="four", checkpoints_dir=str(tmp_path / "runs"), input_nc=4,
-                         output_nc=4, value_range_B="p2,p98"))
+    root, result = bands_run
     stored = json.loads((result.run_dir / "config.json").read_text())
     assert stored["scaling_A"] == {"low": 0.0, "high": 65535.0, "depth": "16", "spec": "auto"}
     values_b = np.concatenate([read_bands(p).reshape(-1) for p in sorted((root / "trainB").iterdir())])
@@ -148,13 +173,66 @@ def test_four_band_16_bit_tiff_cyclegan_trains_translates_and_evaluates(tmp_path
     assert stored["scaling_B"]["low"] - 1 <= out.min() and out.max() <= stored["scaling_B"]["high"] + 1
     floats = translate_files(translator, written[:1], tmp_path / "float", depth="float")
     assert read_bands(floats[0]).dtype == np.float32 and floats[0].suffix == ".tif"
-    assert (result.run_dir / "samples").is_dir()  # the sample grids of 4-band images were drawn (false colour)
+    # the sample grid of the epoch: 4-band images drawn as false colour (bands 1-3), three 32 px panels a row
+    grids = list((result.run_dir / "samples").glob("*.png"))
+    assert grids and np.asarray(Image.open(grids[0])).shape[-1] == 3
+    # tiles: a 100 x 72 image in 64 px tiles comes back at the depth and bands of the whole one
+    big = np.random.default_rng(5).integers(0, 65536, (100, 72, 4)).astype(np.float32)
+    tiled = load_translator(result.run_dir, "AtoB", tile=64)(big)
+    assert tiled.dtype == np.float32 and tiled.shape == (100, 72, 4)
+    assert stored["scaling_B"]["low"] <= tiled.min() and tiled.max() <= stored["scaling_B"]["high"]
+
+
+def test_four_band_run_evaluates(bands_run, tmp_path):
+    from cyclegan_tf.evaluation.evaluate import evaluate_run
+    from cyclegan_tf.evaluation.features import save_random_extractor
 
     extractor = save_random_extractor(tmp_path / "features.keras", 32, (8, 16), 0)
-    evaluation = evaluate_run(result.run_dir, feature_extractor=extractor, save=False)
-    for metrics in evaluation.directions.values():
+    evaluation = evaluate_run(bands_run[1].run_dir, feature_extractor=str(extractor), save=False)
+    assert set(evaluation.directions) == {"AtoB", "BtoA"}
+    for metrics in evaluation.directions.values():  # FID of the false-colour views; cycle scores over all 4 bands
         assert metrics.images == 2 and metrics.fid is not None and np.isfinite(metrics.fid)
         assert 0 < metrics.cycle_l1 < 2 and 0 < metrics.cycle_psnr < 100
+
+
+def test_four_band_run_exports_and_serves_16_bit(bands_run, tmp_path):
+    import urllib.request
+
+    import keras
+    import onnxruntime
+
+    from cyclegan_tf.deploy.export import export_model
+    from cyclegan_tf.deploy.server import ServerLimits, make_app, start_in_thread
+    from cyclegan_tf.inference.translator import load_generators, load_translator, translators_of
+    from cyclegan_tf.runs.checkpoints import open_checkpoint
+
+    root, result = bands_run
+    translate = load_translator(result.run_dir, "AtoB")
+    image = read_bands(root / "testA" / "0.tif").astype(np.float32)
+    expected = translate(image)
+    with open_checkpoint(result.run_dir) as opened:
+        path, info = export_model(opened, "keras", tmp_path / "four", "AtoB")
+        onnx_path, _ = export_model(opened, "onnx", tmp_path / "four", "AtoB")
+        translators = translators_of(load_generators(opened), opened.config.netG, config=opened.config)
+    assert info.input.startswith("float32 values 0..65535 (N, H, W, 4) in") and info.output_channels == 4
+    assert np.allclose(np.asarray(keras.saving.load_model(path)(image[None]))[0], expected, atol=0.05)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_out = session.run(None, {session.get_inputs()[0].name: image[None]})[0][0]
+    assert np.abs(onnx_out - expected).max() <= 1.0  # levels of 65535: float32 kernels of another runtime
+
+    running = start_in_thread(make_app(translators, ServerLimits(max_pixels=1_000_000, timeout=30.0)))
+    try:
+        request = urllib.request.Request(f"{running.url}/translate", data=(root / "testA" / "0.tif").read_bytes(),
+                                         method="POST")
+        with urllib.request.urlopen(request, timeout=60) as response:
+            kind, body = response.headers["Content-Type"], response.read()
+    finally:
+        running.stop()
+
+
+    answer = read_bands(io.BytesIO(body))
+    assert kind == "image/tiff" and answer.dtype == np.uint16 and answer.shape == (32, 32, 4)
+    assert np.abs(answer.astype(np.float64) - expected).max() <= 0.5 + 1e-3  # the same translation, rounded
 
 
 def test_one_band_float_npy_pix2pix_trains_translates_and_evaluates(tmp_path):

@@ -197,7 +197,8 @@ def conversion_note(check: ImageCheck) -> str:
     if check.bands is not None:
         return f"{mode}: read as stored values (scientific images), scaled by --value-range"
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        return f"{mode}: more than 8 bits per pixel, scaled to 8 bits"
+        return (f"{mode}: more than 8 bits per pixel, read unrounded and scaled by --value-range (scaled to 8 "
+                "bits by colorization and DCGAN)")
     if check.alpha:
         return f"{mode} with transparency: composited on white"
     if mode == "P":

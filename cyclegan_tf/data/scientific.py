@@ -107,24 +107,35 @@ def _hwc_shape(shape: tuple[int, ...], path: Path) -> tuple[int, int, int]:
     raise UserError(f"{path}: an array of shape {tuple(shape)}, not (height, width) or (height, width, bands)")
 
 
-def read_bands(path: Path | str, max_pixels: int | None = None) -> np.ndarray:
+def _kind(source: Path | io.BytesIO) -> str:
+    """".npy", ".tif" or "" (Pillow) for a file by its suffix, or for bytes (an upload) by their magic number."""
+    if isinstance(source, Path):
+        suffix = source.suffix.lower()
+        return ".tif" if suffix in TIFF_SUFFIXES else (suffix if suffix == ".npy" else "")
+    head = source.getvalue()[:6]
+    if head.startswith(b"\x93NUMPY"):
+        return ".npy"
+    return ".tif" if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+") else ""
+
+
+def read_bands(path: Path | str | io.BytesIO, max_pixels: int | None = None) -> np.ndarray:
     """A file's stored values as (H, W, bands), in its own data type (uint8, uint16, float32, ...).
 
     `.npy`: (H, W) or (H, W, bands); TIFF (tifffile): every plane of the first series (samples, pages, channels)
     as a band; anything else (16-bit PNG, ...) with Pillow, upright (EXIF), palette images as RGB.
 
     Args:
-        path: the file.
+        path: the file, or its bytes (an upload: the type from its first bytes).
         max_pixels: refuse larger images before decoding (`data.limits.check_pixels`).
     """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    path = path if isinstance(path, io.BytesIO) else Path(path)
+    suffix = _kind(path)
+    if suffix == ".npy":  # a file is mapped, not read, until its size has been checked
+        array = np.load(path, mmap_mode="r" if isinstance(path, Path) else None, allow_pickle=False)
         height, width, bands = _hwc_shape(array.shape, path)
         check_pixels(path, width, height, max_pixels)
         return np.array(array).reshape(height, width, bands)
-    if suffix in TIFF_SUFFIXES:
+    if suffix == ".tif":
         with tifffile_module().TiffFile(path) as tif:
             series = tif.series[0]
             axes = series.axes
@@ -176,9 +187,16 @@ class ValueRange:
     depth: str
     spec: str = "auto"
 
+    def levels(self, values: np.ndarray) -> np.ndarray:
+        """A file's values at the domain's depth, float32: an 8-bit file among 16-bit ones has its levels x 257
+        (255 -> 65535), so a domain of mixed depths scales alike."""
+        values = np.asarray(values)
+        scale = 257.0 if self.depth == "16" and values.dtype.kind in "ub" and values.dtype.itemsize == 1 else 1.0
+        return values.astype(np.float32) * np.float32(scale) if scale != 1.0 else values.astype(np.float32)
+
     def to_signed(self, values: np.ndarray) -> np.ndarray:
-        """Stored values (any dtype) -> float32 [-1, 1], clipped."""
-        return np.clip(range_to_signed(values, self.low, self.high), -1.0, 1.0)
+        """Stored values (any dtype, `levels`) -> float32 [-1, 1], clipped."""
+        return np.clip(range_to_signed(self.levels(values), self.low, self.high), -1.0, 1.0)
 
     def from_signed(self, signed: np.ndarray) -> np.ndarray:
         """float [-1, 1] -> float32 values in [low, high]."""
@@ -312,10 +330,41 @@ def run_scaling(config: Any, domain: str) -> ValueRange | None:
 def load_scaled(path: Path | str, channels: int, scale: ValueRange, max_pixels: int | None = None) -> np.ndarray:
     """A file of a scientific domain as float32 values (H, W, `channels`), unrounded (what translate and evaluate
     read; training reads `read_bands` and scales with `scale.to_signed`)."""
-    return fit_bands(read_bands(path, max_pixels), channels, path).astype(np.float32)
+    return scale.levels(fit_bands(read_bands(path, max_pixels), channels, path))
 
 
 def direction_scaling(config: Any, direction: str) -> tuple[ValueRange | None, ValueRange | None]:
     """(the source domain's, the target domain's) `run_scaling` of a direction ("AtoB": (A, B))."""
     source, target = DOMAINS[direction]
     return run_scaling(config, source), run_scaling(config, target)
+
+
+@dataclass(frozen=True)
+class ValueStats:
+    """A file's (or a folder's) depth, bands and value range, for `datasets inspect`."""
+
+    depth: str
+    bands: int
+    low: float
+    high: float
+
+    def merged(self, other: ValueStats) -> ValueStats:
+        wider = max(self.depth, other.depth, key=DEPTHS.index)
+        bands = self.bands if self.bands == other.bands else -1  # -1: files of different band counts
+        return ValueStats(wider, bands, min(self.low, other.low), max(self.high, other.high))
+
+    def text(self) -> str:
+        depth = "float" if self.depth == "float" else f"{self.depth}-bit"
+        bands = "mixed bands" if self.bands < 0 else f"{self.bands} band{'s' if self.bands != 1 else ''}"
+        return f"{depth}, {bands}, values {self.low:g}..{self.high:g}"
+
+
+def value_stats(path: Path | str) -> ValueStats | None:
+    """`ValueStats` of one file as `read_bands` reads it; None when it cannot (e.g. a TIFF without tifffile)."""
+    try:
+        values = read_bands(path)
+    except Exception:  # inspect's own check reports unreadable files; this is only the summary
+        return None
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return ValueStats(depth_of(values.dtype), values.shape[-1], low, high)

@@ -27,7 +27,14 @@ from cyclegan_tf.data.images import (
     read_each,
     split_pair,
 )
-from cyclegan_tf.data.scientific import ValueRange, direction_scaling, fit_bands, load_scaled, read_bands
+from cyclegan_tf.data.scientific import (
+    ValueRange,
+    direction_scaling,
+    fit_bands,
+    load_scaled,
+    read_bands,
+    run_scaling,
+)
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models.registry import model_class
 
@@ -127,10 +134,11 @@ def load_split(folder: Path, channels: int, max_images: int | None = None, skipp
     return _read_split(folder, max_images, lambda path: load_image(path, channels), skipped, strict)
 
 
-def load_scaled_pair(path: Path, input_nc: int, output_nc: int) -> tuple[np.ndarray, np.ndarray]:
-    """`load_pair` of a scientific A|B file: each half float32 stored values with its domain's bands."""
+def load_scaled_pair(path: Path, input_nc: int, output_nc: int, scales: tuple[ValueRange, ValueRange]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """`load_pair` of a scientific A|B file: each half float32 stored values with its domain's bands (A's, B's)."""
     a, b = split_pair(read_bands(path))
-    return fit_bands(a, input_nc, path).astype(np.float32), fit_bands(b, output_nc, path).astype(np.float32)
+    return scales[0].levels(fit_bands(a, input_nc, path)), scales[1].levels(fit_bands(b, output_nc, path))
 
 
 def _read_split(folder: Path, max_images: int | None, read, skipped: Skipped | None, strict: bool) -> list:
@@ -167,7 +175,8 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
     scales = direction_scaling(config, direction)
     if kind == "aligned":
         folder, split = split_folder(root)
-        read = load_scaled_pair if scales[0] is not None else load_pair
+        ab = (run_scaling(config, "A"), run_scaling(config, "B"))
+        read = partial(load_scaled_pair, scales=ab) if ab[0] is not None else load_pair
         pairs = _read_split(folder, max_images, lambda p: read(p, config.input_nc, config.output_nc), skipped,
                             strict)
         a_halves, b_halves = (list(halves) for halves in zip(*pairs, strict=True))
