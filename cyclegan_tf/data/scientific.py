@@ -86,10 +86,15 @@ def describe(path: Path | str) -> BandsInfo:
                                 "'cyclegan-tf[tiff]'") from None
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            height, width = series.shape[series.axes.index("Y")], series.shape[series.axes.index("X")]
+            height, width = _tiff_size(series)
             bands = int(np.prod([n for n, axis in zip(series.shape, series.axes, strict=True) if axis not in "YX"]))
             return BandsInfo(height, width, bands, np.dtype(series.dtype).str)
     return _describe_pillow(path)
+
+
+def _tiff_size(series: Any) -> tuple[int, int]:
+    """(height, width) of a tifffile series, whose other axes (samples, pages, channels, ...) are its bands."""
+    return series.shape[series.axes.index("Y")], series.shape[series.axes.index("X")]
 
 
 def _describe_pillow(path: Path) -> BandsInfo:
@@ -139,7 +144,7 @@ def read_bands(path: Path | str | io.BytesIO, max_pixels: int | None = None) -> 
         with tifffile_module().TiffFile(path) as tif:
             series = tif.series[0]
             axes = series.axes
-            height, width = series.shape[axes.index("Y")], series.shape[axes.index("X")]
+            height, width = _tiff_size(series)
             check_pixels(path, width, height, max_pixels)
             data = series.asarray()
         order = [axes.index("Y"), axes.index("X")] + [i for i, axis in enumerate(axes) if axis not in "YX"]
