@@ -266,6 +266,7 @@ def test_four_band_run_exports_and_serves_16_bit(bands_run, tmp_path):
 
 def test_one_band_float_npy_pix2pix_trains_translates_and_evaluates(tmp_path):
     from cyclegan_tf.evaluation.evaluate import evaluate_run
+    from cyclegan_tf.evaluation.features import save_random_extractor
     from cyclegan_tf.inference.translator import load_translator, translate_files
 
     root = tmp_path / "depth"
@@ -286,9 +287,11 @@ def test_one_band_float_npy_pix2pix_trains_translates_and_evaluates(tmp_path):
     assert written.suffix == ".npy" and out.dtype == np.float32 and out.shape == (32, 32, 1)
     assert stored["scaling_B"]["low"] <= out.min() and out.max() <= stored["scaling_B"]["high"]
 
-    evaluation = evaluate_run(result.run_dir, features=False, save=False)
-    (metrics,) = evaluation.directions.values()
+    extractor = save_random_extractor(tmp_path / "features.keras", 32, (8, 16), 0)
+    evaluation = evaluate_run(result.run_dir, feature_extractor=str(extractor), save=False)
+    (metrics,) = evaluation.directions.values()  # FID of the one band as grey; L1 and PSNR of the float values
     assert metrics.images == 2 and 0 < metrics.target_l1 < 2 and 0 < metrics.target_psnr < 100
+    assert metrics.fid is not None and np.isfinite(metrics.fid)
 
 
 @pytest.mark.parametrize("options, message", [
