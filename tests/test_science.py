@@ -199,6 +199,11 @@ def test_translate_command_writes_the_depth_asked(bands_run, tmp_path):
         assert [p.suffix for p in files] == [suffix] * 2
         values = read_bands(files[0])
         assert values.dtype == dtype and values.shape == (32, 32, 4)
+    run = CliRunner().invoke(main, ["translate", str(root / "testB" / "0.tif"), "--checkpoint", str(result.run_dir),
+                                    "--direction", "BtoA", "--grid", "-o", str(tmp_path / "grid")])
+    assert run.exit_code == 0, run.output
+    grid = np.asarray(Image.open(tmp_path / "grid" / "0.png"))  # input | output, bands 1-3 as 8-bit colour
+    assert grid.dtype == np.uint8 and grid.shape[0] == 32 and grid.shape[2] == 3 and grid.shape[1] > 64
 
 
 def test_cut_trains_on_four_bands(tmp_path):

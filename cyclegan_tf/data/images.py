@@ -194,8 +194,8 @@ class ImageCheck:
 def conversion_note(check: ImageCheck) -> str:
     """How `load_image` changes a readable image that is not plain 8-bit RGB or grey ("" when it does not)."""
     mode = check.mode or ""
-    if check.bands is not None:
-        return f"{mode}: read as stored values (scientific images), scaled by --value-range"
+    if check.bands is not None:  # read as its stored values: nothing to convert (inspect shows its depth and range)
+        return ""
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         return (f"{mode}: more than 8 bits per pixel, read unrounded and scaled by --value-range (scaled to 8 "
                 "bits by colorization and DCGAN)")
