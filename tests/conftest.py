@@ -15,7 +15,7 @@ DEMO_TEST_EPOCHS = 2
 
 
 # Module fixtures that train a run: the tests of each such module go to one worker, which trains it once.
-MODULE_RUNS = {"colour_run", "cut_run", "runs", "pix2pix_run"}
+MODULE_RUNS = {"colour_run", "cut_run", "runs", "pix2pix_run", "bands_run"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook, which reads the groups into the tests' ids

@@ -90,7 +90,8 @@ def test_inspect_reports_each_bad_kind(bad_dataset):
     converted = by_message(report, "readable images that training converts")
     assert converted.level == "note" and converted.items == [
         "trainA/cmyk.jpg: CMYK: converted to RGB",
-        "trainA/gray16.png: I;16: more than 8 bits per pixel, scaled to 8 bits",
+        "trainA/gray16.png: I;16: more than 8 bits per pixel, read unrounded and scaled by --value-range (scaled "
+        "to 8 bits by colorization and DCGAN)",
         "trainA/palette.png: P with transparency: composited on white",
     ]
     assert (len(report.errors), len(report.warnings)) == (1, 6)

@@ -145,7 +145,7 @@ def test_registries_and_config_choices_equal_the_lists_of_names():
     assert all(model.NAME == name for name, model in all_models().items())
     field_choices = {f.name: f.metadata["choices"] for f in dataclasses.fields(TrainConfig) if f.metadata["choices"]}
     assert field_choices == {
-        "input_nc": (1, 3), "output_nc": (1, 3), "preprocess": choices.PREPROCESS_MODES, "model": model_names(),
+        "preprocess": choices.PREPROCESS_MODES, "model": model_names(),
         "direction": choices.DIRECTIONS, "netG": choices.GENERATORS, "netD": choices.DISCRIMINATORS,
         "norm": choices.NORMS, "init_type": choices.INIT_TYPES, "gan_mode": choices.GAN_MODES,
         "cycle": choices.CYCLES, "mixed_precision": choices.MIXED_PRECISION, "jit_compile": choices.JIT_COMPILE,

@@ -109,7 +109,7 @@ def serve(name, checkpoints_dir, pretrained, epoch, host, port, max_upload_mb, m
     from cyclegan_tf.runs.checkpoints import open_checkpoint
 
     with open_checkpoint(run, epoch) as opened:
-        translators = translators_of(load_generators(opened), opened.config.netG, tile=tile)
+        translators = translators_of(load_generators(opened), opened.config.netG, tile, opened.config)
         title = f"cyclegan-tf: {opened.config.name}"
     limits = ServerLimits(max_upload_mb=max_upload_mb, max_pixels=max_pixels, timeout=timeout, max_batch=max_batch)
     directions = ", ".join(translators)

@@ -46,6 +46,10 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.option("--batch-size", "--batch_size", "batch_size", type=click.IntRange(min=1),
               help="Images of one size translated together (decoding and writing overlap the translation) "
                    "[default: 8 with a GPU, 1 on a CPU].")
+@click.option("--output-depth", "--output_depth", "output_depth", type=click.Choice(["8", "16", "float"]),
+              help="Scientific images (a run of 16-bit, float or N-band data): write 8-bit, 16-bit (PNG of one band, "
+                   "else TIFF) or float (TIFF, .npy for .npy inputs) [default: the depth of the training data of "
+                   "the domain translated to].")
 @STRICT_FILES
 @MAX_PIXELS
 @click.option("--temporal", type=click.Choice(TEMPORAL_MODES), default="running", show_default=True,
@@ -59,8 +63,8 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=25.0, show_default=True,
               help="A folder of frames into a video: its frame rate.")
 def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, direction, training_mode, output, grid,
-              tile, tile_overlap, batch_size, strict, max_pixels, temporal, temporal_span, start, duration,
-              fps) -> None:
+              tile, tile_overlap, batch_size, output_depth, strict, max_pixels, temporal, temporal_span, start,
+              duration, fps) -> None:
     """Translate images of any size with a trained generator; writes PNGs of the same size.
 
     INPUT is an image file, a folder (all its images) or a glob pattern in quotes. An unreadable file is
@@ -76,6 +80,7 @@ def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, dire
       cyclegan-tf translate in.png --checkpoint checkpoints/demo/checkpoints/epoch_008
       cyclegan-tf translate ~/data/apple2orange/testA --name apple2orange --grid -o compare/
       cyclegan-tf translate aerial_8k.tif --name sat2map --tile 1024 --max-pixels 0   # larger than memory
+      cyclegan-tf translate bands/ --name sar2optical --output-depth float   # a 16-bit run: float TIFFs
 
     A video (.mp4, .mov, .avi, .webm; or a folder of frames with -o ending in one of those) becomes a video of
     the same size, frame rate and duration, with its audio (needs pip install 'cyclegan-tf[video]'):
@@ -98,7 +103,8 @@ def translate(inputs, name, checkpoints_dir, pretrained, checkpoint, epoch, dire
     skipped = Skipped()
     with click.progressbar(length=len(paths), label="translating", file=sys.stderr) as bar:
         written = translate_files(translator, paths, Path(output), on_image=lambda _: bar.update(1), grid=grid,
-                                  skipped=skipped, strict=strict, max_pixels=max_pixels, batch_size=batch_size)
+                                  skipped=skipped, strict=strict, max_pixels=max_pixels, batch_size=batch_size,
+                                  depth=output_depth)
     click.echo(f"wrote {len(written)} image(s) to {output}")
     finish_batch(skipped)
 

@@ -34,10 +34,18 @@ class SharedOptions:
                                  group="data")
     data_dir: str | None = option(None, "Where named datasets live [default: $CYCLEGAN_TF_DATA or "
                                   "~/.cache/cyclegan-tf/datasets].", group="data")
-    input_nc: int = option(3, "Channels of domain A images (1 = grayscale, 3 = RGB).", (1, 3), group="data",
-                           architecture=True)
-    output_nc: int = option(3, "Channels of domain B images (1 = grayscale, 3 = RGB).", (1, 3), group="data",
+    input_nc: int = option(3, "Channels of domain A images (1 = grayscale, 3 = RGB, any N: bands of scientific "
+                           "images, e.g. 4 = RGB + NIR).", group="data", architecture=True)
+    output_nc: int = option(3, "Channels of domain B images (1 = grayscale, 3 = RGB, any N: bands).", group="data",
                             architecture=True)
+    value_range_A: str = option("auto", "How domain A's stored values scale to the networks' [-1, 1]: auto (8-bit "
+                                "0..255, 16-bit 0..65535, float: the data's min..max), min,max, or pNN,pMM "
+                                "(percentiles of the training set, computed once). 16-bit, float, .npy and more "
+                                "than 3 bands are read unrounded (see README, Scientific images).", group="data")
+    value_range_B: str = option("auto", "--value-range-A for domain B.", group="data")
+    scaling_A: dict | None = option(None, "Domain A's value range as resolved from the training set (low, high, "
+                                    "depth); None: 8-bit images.", option=False)
+    scaling_B: dict | None = option(None, "Domain B's value range as resolved (see scaling_A).", option=False)
     load_size: int = option(286, "Scale images to this size before cropping.", group="data")
     crop_size: int = option(256, "Random crop of this size (the training image size).", group="data")
     preprocess: str = option("resize_and_crop", "How training images are scaled and cropped.", names.PREPROCESS_MODES,

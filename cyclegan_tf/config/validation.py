@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cyclegan_tf import choices
+from cyclegan_tf.data.scientific import parse_range
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models.registry import all_models, model_class, model_options
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from cyclegan_tf.config.schema import TrainConfig
 
 POSITIVE = ("load_size", "crop_size", "batch_size", "ngf", "ndf", "save_epoch_freq", "save_latest_freq",
-            "lr_decay_iters", "steps_per_execution", "print_freq", "n_samples", "epoch_count")
+            "lr_decay_iters", "steps_per_execution", "print_freq", "n_samples", "epoch_count", "input_nc", "output_nc")
 
 
 def check_config(cfg: TrainConfig) -> None:
@@ -42,6 +43,7 @@ def check_config(cfg: TrainConfig) -> None:
     model = model_class(cfg)
     check_options_of_other_models(cfg)
     model.validate(cfg)
+    check_channels(cfg)
     if cfg.antialias and (choices.generator_depth(cfg.netG) or ("",))[0] == "unet":
         raise UserError("--antialias is built for ResNet generators (and PatchGANs), not a U-Net")
     if cfg.sample_freq < 0:
@@ -64,3 +66,19 @@ def check_options_of_other_models(cfg: TrainConfig) -> None:
                 owners = [n for n, m in all_models().items() if field.name in m.own_options()]
                 raise UserError(f"--{field.name.replace('_', '-')} {getattr(cfg, field.name)} is an option of "
                                 f"--model {' / '.join(owners)}, not of {cfg.model}")
+
+
+def check_channels(cfg: TrainConfig) -> None:
+    """A `UserError` for a `--value-range` that is none, or for scientific images (bands beyond 3, a `--value-range`)
+    with a model whose data stay 8-bit grey or colour (its `SCIENTIFIC` is False: colorization, DCGAN)."""
+    for spec in (cfg.value_range_A, cfg.value_range_B):
+        parse_range(spec)
+    model = model_class(cfg)
+    if model.SCIENTIFIC:
+        return
+    if cfg.input_nc not in (1, 3) or cfg.output_nc not in (1, 3):
+        raise UserError(f"--model {cfg.model} takes 1 or 3 channels (grey or RGB), not {cfg.input_nc} -> "
+                        f"{cfg.output_nc}: {model.SCIENTIFIC_NOTE}")
+    if (cfg.value_range_A, cfg.value_range_B) != ("auto", "auto"):
+        raise UserError(f"--value-range is for scientific images, which --model {cfg.model} does not take: "
+                        f"{model.SCIENTIFIC_NOTE}")

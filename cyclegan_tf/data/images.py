@@ -18,19 +18,16 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
+from cyclegan_tf.data.limits import DEFAULT_MAX_PIXELS as DEFAULT_MAX_PIXELS  # at home there, imported from here too
+from cyclegan_tf.data.limits import ImageTooLarge, check_pixels
+from cyclegan_tf.data.scientific import TIFF_SUFFIXES, read_bands
 from cyclegan_tf.errors import UserError
 
 log = logging.getLogger("cyclegan_tf")
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-# Pillow's own decompression-bomb check is replaced by ours (`open_image`), whose limit a user can raise.
-Image.MAX_IMAGE_PIXELS = None
-DEFAULT_MAX_PIXELS = 100_000_000  # 10,000 x 10,000: larger images are refused unless --max-pixels says otherwise
+# .npy: scientific arrays (data.scientific), (H, W) or (H, W, bands)
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".npy")
 T = TypeVar("T")
-
-
-class ImageTooLarge(UserError):
-    """An image above the pixel limit: a decompression bomb, or larger than the user allowed."""
 
 # Pillow modes whose pixels are one grey value (with or without alpha); the rest decode to colour.
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
@@ -78,13 +75,12 @@ def open_image(path: Path | str, max_pixels: int | None = None) -> Image.Image:
     Raises:
         ImageTooLarge: the header announces more pixels than the limit (nothing has been decoded).
     """
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
     image = Image.open(path)
-    width, height = image.size
-    if limit and width * height > limit:
+    try:
+        check_pixels(path, *image.size, max_pixels)
+    except ImageTooLarge:
         image.close()
-        raise ImageTooLarge(f"{path}: {width} x {height} = {width * height / 1e6:,.0f} megapixels, more than "
-                            f"--max-pixels {limit:,} (a decompression bomb, or raise --max-pixels)")
+        raise
     return image
 
 
@@ -183,17 +179,26 @@ class ImageCheck:
     mode: str | None = None  # Pillow mode when readable: "RGB", "L", "P", "CMYK", "I;16", ...
     error: str = ""  # why the file is unusable; "" when readable
     alpha: bool = False  # has transparency (an alpha channel, or a transparent palette entry)
+    bands: int | None = None  # a file Pillow cannot read, read by data.scientific (.npy, multi-band TIFF)
 
     @property
     def ok(self) -> bool:
         return self.size is not None
 
+    @property
+    def channels(self) -> int:
+        """Bands once decoded: a scientific file's own, else 1 (grey) or 3 (`channels_of`)."""
+        return self.bands if self.bands is not None else channels_of(self.mode or "")
+
 
 def conversion_note(check: ImageCheck) -> str:
     """How `load_image` changes a readable image that is not plain 8-bit RGB or grey ("" when it does not)."""
     mode = check.mode or ""
+    if check.bands is not None:  # read as its stored values: nothing to convert (inspect shows its depth and range)
+        return ""
     if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        return f"{mode}: more than 8 bits per pixel, scaled to 8 bits"
+        return (f"{mode}: more than 8 bits per pixel, read unrounded and scaled by --value-range (scaled to 8 "
+                "bits by colorization and DCGAN)")
     if check.alpha:
         return f"{mode} with transparency: composited on white"
     if mode == "P":
@@ -218,15 +223,31 @@ def check_image(path: Path | str) -> ImageCheck:
     except ImageTooLarge as error:
         return ImageCheck(path, error=str(error).removeprefix(f"{path}: "))
     except Image.UnidentifiedImageError:
+        if path.suffix.lower() in (".npy", *TIFF_SUFFIXES):
+            return _check_bands(path)
         return ImageCheck(path, error="not an image Pillow can read (wrong extension or unknown format)")
     except Exception as error:  # any failure to decode makes the file unusable
+        if path.suffix.lower() in TIFF_SUFFIXES:  # a TIFF whose header Pillow reads but whose bands it cannot
+            return _check_bands(path)
         return ImageCheck(path, error=f"{type(error).__name__}: {error}".strip())
+
+
+def _check_bands(path: Path) -> ImageCheck:
+    """`check_image` of a file only `data.scientific` reads (a `.npy`, a multi-band or float TIFF)."""
+    try:
+        values = read_bands(path)
+    except UserError as error:  # tifffile missing, or an array that is no image: one line, as for other files
+        return ImageCheck(path, error=str(error).removeprefix(f"{path}: "))
+    except Exception as error:  # any failure to decode makes the file unusable
+        return ImageCheck(path, error=f"{type(error).__name__}: {error}".strip())
+    height, width, bands = values.shape
+    return ImageCheck(path, (width, height), f"{bands} x {values.dtype}", bands=bands)
 
 
 def mixed_channels_note(checks: list[ImageCheck]) -> str:
     """A sentence when readable images mix grey and colour ("" when they agree), for the trainer and inspect."""
-    modes = [c.mode for c in checks if c.ok]
-    gray = sum(channels_of(m) == 1 for m in modes)
+    modes = [c.channels for c in checks if c.ok]
+    gray = sum(channels == 1 for channels in modes)
     if not gray or gray == len(modes):
         return ""
     return (f"mixed channel counts: {gray} grayscale and {len(modes) - gray} colour image(s); each is converted "

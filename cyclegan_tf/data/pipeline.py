@@ -20,7 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from cyclegan_tf.config import TrainConfig
-from cyclegan_tf.data.images import check_image, list_images, load_image, load_pair, mixed_channels_note
+from cyclegan_tf.data.images import check_image, list_images, load_image, load_pair, mixed_channels_note, split_pair
+from cyclegan_tf.data.scientific import ValueRange, describe, fit_bands, is_scientific, read_bands, resolve_range
 from cyclegan_tf.data.splits import single_folder
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models.registry import model_class
@@ -102,19 +103,30 @@ def decode_and_resize(path: tf.Tensor, size: tf.Tensor, channels: int) -> tf.Ten
     return resize_to(image, size)
 
 
+def decode_scaled(path: tf.Tensor, size: tf.Tensor, channels: int, scale: ValueRange) -> tf.Tensor:
+    """A scientific image (`data.scientific`: 16-bit, float, N bands) as float32 in [-1, 1] by its domain's value
+    range, resized (bicubic) to `size` if it differs: (height, width, channels)."""
+    read = lambda p: scale.to_signed(fit_bands(read_bands(p.decode()), channels, p.decode()))
+    image = tf.numpy_function(read, [path], tf.float32, stateful=False)
+    image.set_shape([None, None, channels])
+    return resize_to(image, size)
+
+
 def resize_to(image: tf.Tensor, size: tf.Tensor) -> tf.Tensor:
-    """A uint8 image resized (bicubic, antialiased) to `size` (height, width), or as it is if it has that size.
+    """An image resized (bicubic, antialiased) to `size` (height, width), or as it is if it has that size.
 
     Args:
-        image: uint8 (H, W, C).
+        image: uint8 (H, W, C), or float32 in [-1, 1] (a scientific image, not rounded).
         size: int32 (height, width).
 
     Returns:
-        uint8 (height, width, C).
+        (height, width, C) of the image's dtype.
     """
 
     def resize():
         resized = tf.image.resize(image, size, method="bicubic", antialias=True)
+        if image.dtype == tf.float32:
+            return tf.clip_by_value(resized, -1.0, 1.0)
         return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
 
     return tf.cond(tf.reduce_all(tf.shape(image)[:2] == size), lambda: image, resize)
@@ -128,18 +140,56 @@ class TrainingData:
     counts: dict[str, int]
 
 
-def _domain_dataset(folder: Path, channels: int, cfg: TrainConfig, seed: int | None):
+def domain_scaling(cfg: TrainConfig, domains: str, paths: list[Path], select=None) -> dict[str, ValueRange | None]:
+    """{domain: its value range} of "A", "B" or "AB" (an A|B set): the one the run stored (`cfg.scaling_A`, ...),
+    else resolved from the training files (`data.scientific.resolve_range`) and set in `cfg`, which the trainer
+    then saves in config.json; None: an 8-bit domain, read as ever (uint8). The domains of an A|B set go the
+    scientific way together (their halves are stacked).
+
+    Args:
+        cfg: the run's options (`--value-range-A/B`, channels, the model's `SCIENTIFIC`).
+        domains: "A", "B" or "AB".
+        paths: the training files.
+        select: {domain: the part of a file that is it}, for A|B images.
+    """
+    channels = {"A": cfg.input_nc, "B": cfg.output_nc}
+    stored = {d: getattr(cfg, f"scaling_{d}") for d in domains}
+    if any(stored.values()):
+        return {d: ValueRange.from_dict(stored[d]) for d in domains}
+    if not model_class(cfg).SCIENTIFIC:
+        return dict.fromkeys(domains)
+    infos = [describe(path) for path in paths]
+    if not any(is_scientific(infos, channels[d], getattr(cfg, f"value_range_{d}"), paths) for d in domains):
+        return dict.fromkeys(domains)
+    out = {}
+    for d in domains:
+        out[d] = resolve_range(paths, channels[d], getattr(cfg, f"value_range_{d}"), (select or {}).get(d))
+        setattr(cfg, f"scaling_{d}", out[d].to_dict())
+        log.info("domain %s: values %g..%g -> [-1, 1] (%s-bit files, --value-range-%s %s)", d, out[d].low,
+                 out[d].high, out[d].depth, d, out[d].spec)
+    return out
+
+
+def _domain_dataset(folder: Path, domain: str, cfg: TrainConfig, seed: int | None):
+    channels = cfg.input_nc if domain == "A" else cfg.output_nc
     files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
     sizes = [resized_size(w, h, cfg) for _, w, h in files]
-    decode = lambda path, size: decode_and_resize(path, size, channels)
-    ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, seed)
+    scale = domain_scaling(cfg, domain, [path for path, _, _ in files])[domain]
+    if scale is None:
+        decode = lambda path, size: decode_and_resize(path, size, channels)
+    else:
+        decode = lambda path, size: decode_scaled(path, size, channels, scale)
+    ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, channels, cfg, seed,
+                                scaled=scale is not None)
     return ds, len(files), shape
 
 
 def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, channels: int, cfg: TrainConfig,
-                    seed: int | None, check_discriminator: bool = True
+                    seed: int | None, check_discriminator: bool = True, scaled: bool = False
                     ) -> tuple[tf.data.Dataset, tuple[int, int] | None]:
     """decode(path, size) -> (cache) -> shuffle -> repeat -> random crop and flip -> [-1, 1], and the image shape.
+
+    `decode` gives uint8, or with `scaled` float32 already in [-1, 1] (scientific images, `decode_scaled`).
 
     Crop and flip act on all `channels` at once, so images stacked on the channel axis (an A|B pair) move together.
     They are stateless random ops seeded by (seed, the element's position in the stream), so a seed fixes every
@@ -149,7 +199,7 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
         seed = int(np.random.default_rng().integers(2**31))
     paths = tf.constant([str(path) for path in files])
     ds = tf.data.Dataset.from_tensor_slices((paths, tf.constant(sizes, tf.int32)))
-    decoded_bytes = sum(h * w * channels for h, w in sizes)
+    decoded_bytes = sum(h * w * channels for h, w in sizes) * (4 if scaled else 1)
     if decoded_bytes <= cfg.cache_mb * 2**20:
         # Decode and resize each file once; later epochs read memory.
         ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).cache()
@@ -167,7 +217,7 @@ def _image_pipeline(files: list[Path], sizes: list[tuple[int, int]], decode, cha
         if not cfg.no_flip:
             image = tf.image.stateless_random_flip_left_right(
                 image, seed=tf.stack([tf.constant(seed, tf.int64), 2 * position + 1]))
-        return signed_tensor(image)
+        return image if scaled else signed_tensor(image)
 
     ds = ds.enumerate().map(augment, num_parallel_calls=tf.data.AUTOTUNE)
     shape = (cfg.crop_size, cfg.crop_size) if crop else (sizes[0] if len(set(sizes)) == 1 else None)
@@ -193,8 +243,8 @@ def unpaired_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     root = Path(root)
     _check_crop_size(cfg)
     seed_b = None if cfg.seed is None else cfg.seed + 1
-    ds_a, n_a, shape_a = _domain_dataset(root / "trainA", cfg.input_nc, cfg, cfg.seed)
-    ds_b, n_b, shape_b = _domain_dataset(root / "trainB", cfg.output_nc, cfg, seed_b)
+    ds_a, n_a, shape_a = _domain_dataset(root / "trainA", "A", cfg, cfg.seed)
+    ds_b, n_b, shape_b = _domain_dataset(root / "trainB", "B", cfg, seed_b)
     shape = shape_a if shape_a == shape_b else None
     _check_batchable(shape, cfg)
     ds = tf.data.Dataset.zip((ds_a, ds_b)).batch(cfg.batch_size, drop_remainder=True)
@@ -234,6 +284,21 @@ def decode_pair(path: tf.Tensor, size: tf.Tensor, input_nc: int, output_nc: int)
     return tf.concat([resize_to(a, size), resize_to(b, size)], axis=-1)
 
 
+def decode_scaled_pair(path: tf.Tensor, size: tf.Tensor, input_nc: int, output_nc: int, scale_a: ValueRange,
+                       scale_b: ValueRange) -> tf.Tensor:
+    """`decode_pair` of a scientific A|B file: each half scaled to [-1, 1] by its domain's range, float32."""
+
+    def read(p):
+        a, b = split_pair(read_bands(p.decode()))
+        return (scale_a.to_signed(fit_bands(a, input_nc, p.decode())),
+                scale_b.to_signed(fit_bands(b, output_nc, p.decode())))
+
+    a, b = tf.numpy_function(read, [path], (tf.float32, tf.float32), stateful=False)
+    a.set_shape([None, None, input_nc])
+    b.set_shape([None, None, output_nc])
+    return tf.concat([resize_to(a, size), resize_to(b, size)], axis=-1)
+
+
 def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
     """Batches of (input, target) from the A|B images of `root/train` (pix2pix's aligned layout).
 
@@ -255,9 +320,15 @@ def aligned_dataset(root: Path, cfg: TrainConfig) -> TrainingData:
         raise UserError(f"no train/ folder of A|B images in {root} (--model {cfg.model} needs aligned data)")
     files = check_images(list_images(folder, cfg.max_dataset_size), strict=cfg.strict)
     sizes = [resized_size(w // 2, h, cfg) for _, w, h in files]
-    decode = lambda path, size: decode_pair(path, size, cfg.input_nc, cfg.output_nc)
+    halves = {"A": lambda values: split_pair(values)[0], "B": lambda values: split_pair(values)[1]}
+    scales = domain_scaling(cfg, "AB", [path for path, _, _ in files], halves)
+    if scales["A"] is None:
+        decode = lambda path, size: decode_pair(path, size, cfg.input_nc, cfg.output_nc)
+    else:
+        decode = lambda path, size: decode_scaled_pair(path, size, cfg.input_nc, cfg.output_nc, scales["A"],
+                                                       scales["B"])
     ds, shape = _image_pipeline([path for path, _, _ in files], sizes, decode, cfg.input_nc + cfg.output_nc, cfg,
-                                cfg.seed)
+                                cfg.seed, scaled=scales["A"] is not None)
     _check_batchable(shape, cfg)
     a_then_b = cfg.direction == "AtoB"
     ds = ds.map(lambda pair: (pair[..., :cfg.input_nc], pair[..., cfg.input_nc:]) if a_then_b

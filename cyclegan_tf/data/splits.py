@@ -25,6 +25,15 @@ from cyclegan_tf.data.images import (
     load_image,
     load_pair,
     read_each,
+    split_pair,
+)
+from cyclegan_tf.data.scientific import (
+    ValueRange,
+    direction_scaling,
+    fit_bands,
+    load_scaled,
+    read_bands,
+    run_scaling,
 )
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.models.registry import model_class
@@ -42,6 +51,8 @@ class TestImages:
     paired: bool  # targets[i] is the ground truth of inputs[i] (aligned A|B data)
     source: str  # where the inputs and targets come from, e.g. "testA" or "test/ A halves": keys of their features
     target: str
+    # (source's, target's) value range of scientific images, whose arrays are float32 stored values; None: uint8
+    scales: tuple[ValueRange | None, ValueRange | None] = (None, None)
 
     @cached_property
     def targets(self) -> list[np.ndarray]:
@@ -104,8 +115,9 @@ def single_test_folder(root: Path) -> tuple[Path, str]:
 
 
 def load_split(folder: Path, channels: int, max_images: int | None = None, skipped: Skipped | None = None,
-               strict: bool = False) -> list[np.ndarray]:
-    """The readable images of a split folder (the first `max_images` by name) as uint8 arrays.
+               strict: bool = False, scale: ValueRange | None = None) -> list[np.ndarray]:
+    """The readable images of a split folder (the first `max_images` by name) as uint8 arrays (a scientific
+    domain's, with its `scale`: float32 stored values).
 
     Args:
         folder: the split folder (its images, not its subfolders).
@@ -117,7 +129,16 @@ def load_split(folder: Path, channels: int, max_images: int | None = None, skipp
     Returns:
         uint8 (H, W, channels) arrays, sorted by file name.
     """
+    if scale is not None:
+        return _read_split(folder, max_images, lambda path: load_scaled(path, channels, scale), skipped, strict)
     return _read_split(folder, max_images, lambda path: load_image(path, channels), skipped, strict)
+
+
+def load_scaled_pair(path: Path, input_nc: int, output_nc: int, scales: tuple[ValueRange, ValueRange]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """`load_pair` of a scientific A|B file: each half float32 stored values with its domain's bands (A's, B's)."""
+    a, b = split_pair(read_bands(path))
+    return scales[0].levels(fit_bands(a, input_nc, path)), scales[1].levels(fit_bands(b, output_nc, path))
 
 
 def _read_split(folder: Path, max_images: int | None, read, skipped: Skipped | None, strict: bool) -> list:
@@ -151,19 +172,22 @@ def test_images(config: TrainConfig, root: Path, direction: str, max_images: int
         targets = load_split(folder, 3, max_images, skipped, strict)
         return TestImages([grey_of_lightness(image) for image in targets], lambda: targets, split, True,
                           f"{folder} grey", str(folder))
+    scales = direction_scaling(config, direction)
     if kind == "aligned":
         folder, split = split_folder(root)
-        pairs = _read_split(folder, max_images, lambda p: load_pair(p, config.input_nc, config.output_nc), skipped,
+        ab = (run_scaling(config, "A"), run_scaling(config, "B"))
+        read = partial(load_scaled_pair, scales=ab) if ab[0] is not None else load_pair
+        pairs = _read_split(folder, max_images, lambda p: read(p, config.input_nc, config.output_nc), skipped,
                             strict)
         a_halves, b_halves = (list(halves) for halves in zip(*pairs, strict=True))
         inputs, targets = (a_halves, b_halves) if direction == "AtoB" else (b_halves, a_halves)
         source, target = DOMAINS[direction]
         return TestImages(inputs, lambda: targets, split, True, f"{folder} {source} halves",
-                          f"{folder} {target} halves")
+                          f"{folder} {target} halves", scales)
     channels = {"A": config.input_nc, "B": config.output_nc}
     source, target = DOMAINS[direction]
     folder, split = split_folder(root, source)
     target_folder, _ = split_folder(root, target)
-    return TestImages(load_split(folder, channels[source], max_images, skipped, strict),
-                      partial(load_split, target_folder, channels[target], max_images, skipped, strict), split, False,
-                      str(folder), str(target_folder))
+    return TestImages(load_split(folder, channels[source], max_images, skipped, strict, scales[0]),
+                      partial(load_split, target_folder, channels[target], max_images, skipped, strict, scales[1]),
+                      split, False, str(folder), str(target_folder), scales)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from cyclegan_tf.data.images import (
@@ -28,6 +29,14 @@ from cyclegan_tf.data.images import (
     list_images,
     load_image,
     mixed_channels_note,
+)
+from cyclegan_tf.data.scientific import (
+    TIFF_SUFFIXES,
+    ValueStats,
+    describe,
+    encode_file,
+    read_bands,
+    value_stats,
 )
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import sha256_of, write_atomic
@@ -72,6 +81,7 @@ class SplitReport:
     checks: list[ImageCheck] = field(default_factory=list)  # every file with an image extension
     other_files: list[Path] = field(default_factory=list)  # files without an image extension
     image_named_folders: list[Path] = field(default_factory=list)  # e.g. a folder called x.png
+    values: ValueStats | None = None  # depth, bands and value range of its readable files, as training reads them
 
     @property
     def readable(self) -> list[ImageCheck]:
@@ -142,10 +152,11 @@ def _scan(split: SplitReport) -> list[Path]:
     return candidates
 
 
-def _examine(path: Path) -> tuple[ImageCheck, str]:
-    """The trainer's check of one file, and a hash of its bytes for finding duplicates."""
+def _examine(path: Path) -> tuple[ImageCheck, str, ValueStats | None]:
+    """The trainer's check of one file, a hash of its bytes for finding duplicates, and its depth, bands and
+    values (`data.scientific.value_stats`)."""
     check = check_image(path)
-    return check, sha256_of(path) if check.ok else ""
+    return check, sha256_of(path) if check.ok else "", value_stats(path) if check.ok else None
 
 
 def inspect_dataset(root: Path | str, crop_size: int = 256, kind: str = "auto",
@@ -159,7 +170,8 @@ def inspect_dataset(root: Path | str, crop_size: int = 256, kind: str = "auto",
         on_item: called with (done, total) after each file is checked; None for nothing.
 
     Returns:
-        Counts per split, size and mode histograms, duplicate groups and the problems, errors first.
+        Counts per split (with each split's depth, bands and value range), size and mode histograms, duplicate
+        groups and the problems, errors first.
     """
     root = Path(root)
     kind, names = detect_layout(root, kind)
@@ -167,8 +179,10 @@ def inspect_dataset(root: Path | str, crop_size: int = 256, kind: str = "auto",
     candidates = [(split, path) for split in splits for path in _scan(split)]
     digests: dict[str, list[Path]] = {}
     results = _parallel(_examine, [path for _, path in candidates], on_item)
-    for (split, _), (check, digest) in zip(candidates, results, strict=True):
+    for (split, _), (check, digest, stats) in zip(candidates, results, strict=True):
         split.checks.append(check)
+        if stats is not None:
+            split.values = stats if split.values is None else split.values.merged(stats)
         if digest:
             digests.setdefault(digest, []).append(check.path)
     readable = [c for s in splits for c in s.readable]
@@ -256,6 +270,7 @@ def format_report(report: InspectReport, limit: int = 20) -> list[str]:
     shown = ", ".join(f"{w}x{h}: {n}" for (w, h), n in sizes[:6])
     lines.append(f"sizes (WxH): {shown or 'none'}" + (f", and {len(sizes) - 6} other sizes" if len(sizes) > 6 else ""))
     lines.append("modes: " + (", ".join(f"{m}: {n}" for m, n in report.modes.most_common()) or "none"))
+    lines += [f"  {s.name:<8} {s.values.text()}" for s in report.splits if s.values is not None]
     for p in report.problems:
         lines.append(f"{p.level}: {p.message}" + (f" ({len(p.items)})" if p.items else ""))
         cut = p.items if not limit else p.items[:limit]
@@ -432,6 +447,18 @@ def resized(image: Image.Image, size: int, mode: str = "cover") -> Image.Image:
     raise UserError(f"unknown resize mode {mode!r}: one of {', '.join(RESIZE_MODES)}")
 
 
+def resized_bands(values: np.ndarray, size: int, mode: str = "cover") -> np.ndarray:
+    """`resized` of a scientific image (H, W, bands) of any data type: each band resized as a float image
+    (bicubic), rounded and clipped back to an integer type, so 16-bit levels stay 16-bit."""
+    bands = [resized(Image.fromarray(values[..., i].astype(np.float32), "F"), size, mode)
+             for i in range(values.shape[-1])]
+    out = np.stack([np.asarray(band) for band in bands], axis=-1)
+    if values.dtype.kind in "ui":
+        info = np.iinfo(values.dtype)
+        out = np.clip(np.round(out), info.min, info.max)
+    return out.astype(values.dtype)
+
+
 def resize_plan(src: Path | str, dst: Path | str) -> tuple[list[tuple[Path, Path]], list[Path]]:
     """(source, target) of every image below `src` (names and subfolders kept), and the other files.
 
@@ -489,6 +516,12 @@ def _resize_one(job: tuple[Path, Path], size: int, mode: str) -> tuple[Path, str
     check = check_image(source)
     if not check.ok:
         return target, f"{source}: {check.error}"
+    if check.bands is not None or source.suffix.lower() == ".npy" or describe(source).depth != "8":
+        # 16-bit, float or N-band: each band resized in float and stored at its own depth, in its own format
+        values = read_bands(source)
+        write_atomic(target, encode_file(resized_bands(values, size, mode), target.suffix.lower()
+                                         if target.suffix.lower() in (".npy", *TIFF_SUFFIXES) else ".png"))
+        return target, ""
     channels = channels_of(check.mode)
     array = load_image(source, channels)
     image = Image.fromarray(array[..., 0] if channels == 1 else array)

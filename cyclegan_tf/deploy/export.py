@@ -5,7 +5,9 @@ height and width in, uint8 images of the same size out, with the scaling and the
 generator's size multiple inside the graph (`raw=True`: float32 [-1, 1] in and out instead). Keras exports it
 (`model.export`, `model.save`); beside each file a JSON says what it is (direction, channels, size multiple,
 the run and checkpoint it came from, and the file's SHA-256). A DCGAN run's generator is exported as a whole
-generation instead (`inference.graph.ImageGenerator`): float32 noise (N, nz) in, uint8 images out.
+generation instead (`inference.graph.ImageGenerator`): float32 noise (N, nz) in, uint8 images out. A run of
+scientific images (`data.scientific`: N bands, 16-bit, float) exports float32 stored values in and out (its value
+ranges inside the graph, outputs unrounded): every format takes float, none takes uint16.
 
 ONNX needs tf2onnx, checking needs onnxruntime and LiteRT's interpreter ai-edge-litert: the `[export]` extra.
 """
@@ -21,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from cyclegan_tf.choices import EXPORT_FORMATS, QUANTIZE_MODES
+from cyclegan_tf.data.scientific import direction_scaling
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import sha256_of, write_text_atomic
 from cyclegan_tf.inference.graph import ImageGenerator, ImageTranslator, image_translator
@@ -68,7 +71,10 @@ def translation_model(checkpoint: Checkpoint, direction: str | None = None, raw:
     config = checkpoint.config
     direction = direction or translating_directions(config)[0]
     (generator,) = load_generators(checkpoint, [direction]).values()
-    return direction, image_translator(generator, config.netG, raw=raw)
+    # a run of scientific images: float32 stored values in and out, scaled by the run's value ranges in the graph
+    ranges = [None if raw or scale is None else (scale.low, scale.high)
+              for scale in direction_scaling(config, direction)]
+    return direction, image_translator(generator, config.netG, raw=raw, in_range=ranges[0], out_range=ranges[1])
 
 
 def run_calibration_images(config, direction: str | None = None, limit: int = 50) -> list[np.ndarray]:
@@ -108,6 +114,11 @@ def _litert_options(quantize: str, calibration: list[np.ndarray] | None, raw: bo
     return options
 
 
+def _values(value_range: tuple[float, float] | None) -> str:
+    """How an exported translation's images are given: uint8, or float32 values scaled from low..high."""
+    return "uint8" if value_range is None else f"float32 values {value_range[0]:g}..{value_range[1]:g}"
+
+
 def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction: str | None = None,
                  raw: bool = False, quantize: str = "none", calibration: list[np.ndarray] | None = None
                  ) -> tuple[Path, ExportInfo]:
@@ -141,8 +152,11 @@ def export_model(checkpoint: Checkpoint, fmt: str, output: Path | str, direction
         model_channels, output_channels = model.nz, channels
     else:
         direction, model = translation_model(checkpoint, direction, raw)
-        spec = tf.TensorSpec((None, None, None, model.channels), tf.float32 if raw else tf.uint8, name="images")
+        spec = tf.TensorSpec((None, None, None, model.channels), model.pixel_dtype, name="images")
         what = ("float32 [-1, 1] (N, H, W, C)" if raw else "uint8 (N, H, W, C)") + " in and out"
+        if model.in_range or model.out_range:  # scientific images: their stored values, unrounded
+            what = (f"{_values(model.in_range)} (N, H, W, {model.channels}) in, "
+                    f"{_values(model.out_range)} (N, H, W, {model.output_channels}) out")
         model_channels, output_channels, sizes = model.channels, model.output_channels, None
     output = Path(output)
     if SUFFIX[fmt] and output.suffix != SUFFIX[fmt]:

@@ -7,7 +7,10 @@ something that is not an image, 503 when busy), and a page that is one static HT
     GET  /            the page: drop, pick or draw an image; input and translation side by side
     GET  /healthz     {"status": "ok", "directions": [...], ...}
     POST /translate   an image (the raw body, or a multipart field `image`), `?direction=AtoB|BtoA`;
-                      answers a PNG of the input's size
+                      answers a PNG of the input's size; a run of scientific images (`data.scientific`) also
+                      takes 16-bit PNG, TIFF and .npy and answers a 16-bit PNG (one band) or a TIFF (N bands,
+                      float) at the run's depth or `?depth=8|16|float` (the page shows 8-bit runs only: browsers
+                      draw no TIFF)
 
 Requests that arrive together are translated together: a batcher collects what comes within `batch_wait`
 seconds (at most `max_batch`), runs images of the same size and direction as one batch, and answers each.
@@ -28,7 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cyclegan_tf.data.images import ImageTooLarge, load_image, png_bytes
+from cyclegan_tf.data.images import ImageTooLarge, load_image
+from cyclegan_tf.data.scientific import DEPTHS
 from cyclegan_tf.deploy.export import require
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.inference.translator import Translator
@@ -55,15 +59,22 @@ class _Job:
     future: asyncio.Future = field(default=None)
 
 
+MEDIA_TYPES = {".png": "image/png", ".tif": "image/tiff", ".npy": "application/octet-stream"}
+
+
 class HTTPProblem(Exception):
     def __init__(self, status: int, message: str):
         super().__init__(message)
         self.status, self.message = status, message
 
 
-def decode_upload(body: bytes, channels: int, limits: ServerLimits) -> np.ndarray:
-    """uint8 (H, W, channels) from an uploaded file's bytes, or an `HTTPProblem` (413 too large, 415 not an image)."""
+def decode_upload(body: bytes, channels: int, limits: ServerLimits, translator: Translator | None = None
+                  ) -> np.ndarray:
+    """uint8 (H, W, channels) from an uploaded file's bytes (a scientific run's `translator`: its float32 values
+    from a 16-bit PNG, a TIFF or a .npy), or an `HTTPProblem` (413 too large, 415 not an image)."""
     try:  # the translator's own reader: any mode, EXIF rotation, 16 bits
+        if translator is not None:
+            return translator.read(io.BytesIO(body), limits.max_pixels)
         return load_image(io.BytesIO(body), channels, limits.max_pixels)
     except ImageTooLarge as error:
         raise HTTPProblem(413, str(error).split(": ", 1)[-1]) from None  # without the reader's "<BytesIO ...>: "
@@ -185,11 +196,16 @@ def make_app(translators: dict[str, Translator], limits: ServerLimits | None = N
             direction = request.query_params.get("direction", directions[0])
             if direction not in translators:
                 raise HTTPProblem(400, f"direction must be one of {', '.join(directions)}")
-            image = decode_upload(await image_of(request), channels[direction], limits)
+            depth = request.query_params.get("depth")
+            if depth not in (None, *DEPTHS) or (depth not in (None, "8") and translators[direction].scales[1] is None):
+                raise HTTPProblem(400, f"depth must be one of {', '.join(DEPTHS)} (8 for a run of 8-bit images)")
+            image = decode_upload(await image_of(request), channels[direction], limits, translators[direction])
             output = await batcher.translate(direction, image)
         except HTTPProblem as error:
             return problem(error.status, error.message)
-        return Response(png_bytes(output), media_type="image/png")
+        # 8-bit runs: a PNG; scientific runs: 16-bit PNG (one band) or TIFF (N bands, float), at ?depth=
+        suffix, data = translators[direction].encode(output, depth)
+        return Response(data, media_type=MEDIA_TYPES[suffix])
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok", "directions": directions, "batches": batcher.batches,

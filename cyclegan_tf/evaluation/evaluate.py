@@ -37,6 +37,7 @@ from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data import labels2photo
 from cyclegan_tf.data.images import Skipped
 from cyclegan_tf.data.registry import resolve_dataroot
+from cyclegan_tf.data.scientific import ValueRange, view_of
 from cyclegan_tf.data.splits import TestImages, load_split, single_folder, test_images
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.evaluation.exact import exact_scores
@@ -164,9 +165,16 @@ def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _mean_l1_psnr(images: list[np.ndarray], others: list[np.ndarray]) -> tuple[float, float]:
+def _mean_l1_psnr(images: list[np.ndarray], others: list[np.ndarray], scale: ValueRange | None = None
+                  ) -> tuple[float, float]:
+    """Mean L1 (in [-1, 1] units) and PSNR of image pairs: uint8, or a scientific domain's values (`scale`) compared
+    in [-1, 1] over all their bands."""
+    if scale is not None:
+        images, others = [scale.to_signed(a) for a in images], [scale.to_signed(b) for b in others]
+    level, peak = (1.0, 2.0) if scale is not None else (127.5, 255.0)
     pairs = list(zip(images, others, strict=True))
-    return float(np.mean([l1(a, b) for a, b in pairs])), float(np.mean([psnr(a, b) for a, b in pairs]))
+    return (float(np.mean([l1(a, b, level) for a, b in pairs])),
+            float(np.mean([psnr(a, b, peak) for a, b in pairs])))
 
 
 # --- evaluating generators ----------------------------------------------------------------------------------------
@@ -190,14 +198,18 @@ def score_direction(direction: str, images: TestImages, forward: Translator, bac
     """
     fakes = [forward(image) for image in images.inputs]
     metrics = DirectionMetrics(direction, len(fakes), images.split)
+    source, target = images.scales
     if back is not None:
-        metrics.cycle_l1, metrics.cycle_psnr = _mean_l1_psnr(images.inputs, [back(fake) for fake in fakes])
+        metrics.cycle_l1, metrics.cycle_psnr = _mean_l1_psnr(images.inputs, [back(fake) for fake in fakes], source)
     if images.paired:
-        metrics.target_l1, metrics.target_psnr = _mean_l1_psnr(fakes, images.targets)
+        metrics.target_l1, metrics.target_psnr = _mean_l1_psnr(fakes, images.targets, target)
     if extractor is not None:
-        real_features = extractor.of_real_images((images.target, max_images), images.load_targets)
-        input_features = extractor.of_real_images((images.source, max_images), lambda: images.inputs)
-        fake_features = extractor(fakes)
+        # scientific images are seen by their 8-bit views (first three bands, or one band as grey)
+        real_features = extractor.of_real_images((images.target, max_images),
+                                                 lambda: [view_of(t, target) for t in images.load_targets()])
+        input_features = extractor.of_real_images((images.source, max_images),
+                                                  lambda: [view_of(i, source) for i in images.inputs])
+        fake_features = extractor([view_of(fake, target) for fake in fakes])
         metrics.fid = fid(fake_features, real_features)
         metrics.fid_input = fid(input_features, real_features)
         metrics.kid, metrics.kid_std = kid(fake_features, real_features)
@@ -261,7 +273,7 @@ def evaluate_generators(generators: dict[str, keras.Model], config: TrainConfig,
     Returns:
         {direction: DirectionMetrics}, plus "demo_score" (mean IoU, %) on the demo dataset.
     """
-    translators = translators_of(generators, config.netG)
+    translators = translators_of(generators, config.netG, config=config)
     out: dict[str, Any] = {}
     for direction in directions or tuple(generators):
         images = test_images(config, root, direction, max_images, skipped, strict)

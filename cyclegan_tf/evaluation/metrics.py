@@ -108,28 +108,30 @@ def kid(features1: np.ndarray, features2: np.ndarray, subsets: int = 100, subset
     return float(np.mean(values)), float(np.std(values))
 
 
-def psnr(image1: np.ndarray, image2: np.ndarray) -> float:
+def psnr(image1: np.ndarray, image2: np.ndarray, peak: float = 255.0) -> float:
     """Peak signal-to-noise ratio (dB) of two uint8 images; identical images give 100 dB rather than infinity.
 
     Args:
         image1: uint8 image, any shape.
         image2: uint8 image of the same shape.
+        peak: the span of the values (255 for uint8; 2 for images in [-1, 1]).
 
     Returns:
         The PSNR in dB, at most 100.
     """
     mse = np.mean((np.asarray(image1, np.float64) - np.asarray(image2, np.float64)) ** 2)
-    return float(min(100.0, 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))))
+    return float(min(100.0, 10 * np.log10(peak ** 2 / max(mse, 1e-12))))
 
 
-def l1(image1: np.ndarray, image2: np.ndarray) -> float:
+def l1(image1: np.ndarray, image2: np.ndarray, level: float = LEVEL) -> float:
     """Mean absolute difference of two uint8 images in the model's [-1, 1] units.
 
     Args:
         image1: uint8 image, any shape.
         image2: uint8 image of the same shape.
+        level: the values one unit of [-1, 1] spans (127.5 for uint8; 1 for images in [-1, 1]).
 
     Returns:
         The mean |image1 - image2| / 127.5, in [0, 2].
     """
-    return float(np.mean(np.abs(np.asarray(image1, np.float64) - np.asarray(image2, np.float64))) / LEVEL)
+    return float(np.mean(np.abs(np.asarray(image1, np.float64) - np.asarray(image2, np.float64))) / level)

@@ -25,7 +25,6 @@ import tensorflow as tf
 
 from cyclegan_tf.inference.graph import ImageTranslator, pad_to_multiple
 from cyclegan_tf.nn.layers import InstanceNormalization
-from cyclegan_tf.pixels import to_signed, to_uint8
 
 
 class FixedStatisticsNormalization(keras.layers.Layer):
@@ -152,7 +151,7 @@ def translate_tiled(translator: ImageTranslator, image: np.ndarray, tile: int = 
     overlap = int(min(overlap, tile // 2 - 1))
     height, width = image.shape[:2]
     generator = translator.generator
-    x = to_signed(image)
+    x = translator.signed_array(image)
     small = x
     if max(height, width) > stats_size:
         scale = stats_size / max(height, width)
@@ -175,4 +174,4 @@ def translate_tiled(translator: ImageTranslator, image: np.ndarray, tile: int = 
                               _ramp(w, overlap, left == cols[0], left == cols[-1]))[..., None]
             out[top: top + h, left: left + w] += y * weight
             total[top: top + h, left: left + w] += weight
-    return to_uint8(out / total)
+    return translator.unsigned_array(out / total)

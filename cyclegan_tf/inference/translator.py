@@ -8,6 +8,7 @@ tiles (`inference.tiles`).
 from __future__ import annotations
 
 import glob
+import io
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +18,16 @@ import numpy as np
 import tensorflow as tf
 
 from cyclegan_tf.choices import DIRECTIONS
+from cyclegan_tf.config import TrainConfig
 from cyclegan_tf.data.images import IMAGE_EXTENSIONS, Skipped, attempt, load_image, png_bytes, record
+from cyclegan_tf.data.scientific import (
+    ValueRange,
+    direction_scaling,
+    encode_file,
+    load_scaled,
+    output_suffix,
+    view_of,
+)
 from cyclegan_tf.errors import UserError
 from cyclegan_tf.files import write_atomic
 from cyclegan_tf.inference.graph import image_translator
@@ -42,18 +52,39 @@ class Translator:
     """
 
     def __init__(self, generator: keras.Model, net_g: str, training: bool = False, tile: int | None = None,
-                 tile_overlap: int = 64):
+                 tile_overlap: int = 64, scales: tuple[ValueRange | None, ValueRange | None] = (None, None)):
         self.generator = generator
         self.tile, self.tile_overlap = tile, tile_overlap
-        self.model = image_translator(generator, net_g, training=training)
+        self.scales = scales  # (input's, output's) value range of scientific images (`data.scientific`); None: 8-bit
+        ranges = [None if scale is None else (scale.low, scale.high) for scale in scales]
+        self.model = image_translator(generator, net_g, training=training, in_range=ranges[0], out_range=ranges[1])
         self.multiple, self.min_size = self.model.multiple, self.model.min_size
         self.channels = self.model.channels
-        spec = tf.TensorSpec((None, None, None, self.channels), tf.uint8)
+        spec = tf.TensorSpec((None, None, None, self.channels), self.model.pixel_dtype)
         self._run = tf.function(self.model, input_signature=[spec])
 
+    def read(self, path: Path | str | io.BytesIO, max_pixels: int | None = None) -> np.ndarray:
+        """An input file as this translator takes it: uint8, or a scientific domain's float32 values."""
+        if self.scales[0] is None:
+            return load_image(path, self.channels, max_pixels)
+        return load_scaled(path, self.channels, self.scales[0], max_pixels)
+
+    def encode(self, output: np.ndarray, depth: str | None = None, like: str = "") -> tuple[str, bytes]:
+        """(suffix, file bytes) of an output: a PNG of uint8; a scientific one at `depth` (8, 16, float; default:
+        its domain's) in the format that holds it (`data.scientific.output_suffix`; `.npy` when `like` is)."""
+        if self.scales[1] is None:
+            return ".png", png_bytes(output)
+        values = self.scales[1].encode(output, depth)
+        suffix = output_suffix(values, like)
+        return suffix, encode_file(values, suffix)
+
+    def view(self, image: np.ndarray, output: bool = False) -> np.ndarray:
+        """An 8-bit picture of an input (or `output`) image for grids: itself when 8-bit (`ValueRange.view`)."""
+        return view_of(image, self.scales[1 if output else 0])
+
     def __call__(self, image: np.ndarray) -> np.ndarray:
-        """uint8 (H, W, C) in, uint8 (H, W, output channels) out; in tiles when larger than `tile` (see
-        `inference.tiles`)."""
+        """uint8 (H, W, C) in, uint8 (H, W, output channels) out (scientific: float32 values in and out, see
+        `scales`); in tiles when larger than `tile` (see `inference.tiles`)."""
         if self.tile and max(image.shape[:2]) > self.tile:
             return translate_tiled(self.model, image, self.tile, self.tile_overlap)
         return self.batch(image[None])[0]
@@ -87,10 +118,13 @@ class Translator:
         return out
 
 
-def translators_of(generators: dict[str, keras.Model], net_g: str, tile: int | None = None
-                   ) -> dict[str, Translator]:
-    """{direction: Translator} of {direction: generator} (`load_generators`, `models.registry.model_generators`)."""
-    return {direction: Translator(generator, net_g, tile=tile) for direction, generator in generators.items()}
+def translators_of(generators: dict[str, keras.Model], net_g: str, tile: int | None = None,
+                   config: TrainConfig | None = None) -> dict[str, Translator]:
+    """{direction: Translator} of {direction: generator} (`load_generators`, `models.registry.model_generators`);
+    with the run's `config`, scaled by its value ranges (scientific images), else uint8."""
+    return {direction: Translator(generator, net_g, tile=tile,
+                                  scales=direction_scaling(config, direction) if config else (None, None))
+            for direction, generator in generators.items()}
 
 
 def load_generators(checkpoint: checkpoints.Checkpoint, directions: Iterable[str] | None = None,
@@ -137,12 +171,14 @@ def load_translator(checkpoint: Path | str, direction: str | None = "AtoB", epoc
         tile_overlap: pixels shared by neighbouring tiles.
 
     Returns:
-        A `Translator`: uint8 (H, W, C) in, uint8 (H, W, output channels) out.
+        A `Translator`: uint8 (H, W, C) in, uint8 (H, W, output channels) out; a run of scientific images
+        (`data.scientific`): float32 values in and out, scaled by the value ranges stored in the run.
     """
     with checkpoints.open_checkpoint(checkpoint, epoch) as opened:
         direction = direction or translating_directions(opened.config)[0]
         (generator,) = load_generators(opened, [direction]).values()
-        return Translator(generator, opened.config.netG, training, tile, tile_overlap)
+        return Translator(generator, opened.config.netG, training, tile, tile_overlap,
+                          direction_scaling(opened.config, direction))
 
 
 def expand_inputs(inputs: Iterable[str]) -> list[Path]:
@@ -180,8 +216,10 @@ def output_names(paths: list[Path]) -> list[str]:
 def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
                     on_image: Callable[[Path], None] | None = None, grid: bool = False,
                     skipped: Skipped | None = None, strict: bool = False, max_pixels: int | None = None,
-                    batch_size: int | None = None, workers: int | None = None) -> list[Path]:
-    """Translate each image into `output_dir/<stem>.png`, going on past files that cannot be read.
+                    batch_size: int | None = None, workers: int | None = None, depth: str | None = None
+                    ) -> list[Path]:
+    """Translate each image into `output_dir/<stem>.png` (scientific images: `<stem>.png|.tif|.npy`, see
+    `Translator.encode`), going on past files that cannot be read.
 
     Reading, translating and writing overlap: `workers` threads decode the next images and encode the PNGs of
     the last ones while the generator runs, and the images of one size go through it together
@@ -201,10 +239,14 @@ def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
             convolutions already run at the CPU's peak on one image, and larger batches measured no faster).
         workers: threads that decode and encode; 0: everything in this thread, one image after the other; None:
             2 with a GPU, 1 on a CPU (whose cores the generator keeps busy).
+        depth: of scientific outputs, "8", "16" or "float"; None: the target domain's (its training files').
 
     Returns:
         The written PNGs, in the order of `paths`.
     """
+    if depth not in (None, "8") and translator.scales[1] is None:
+        raise UserError(f"--output-depth {depth}: this run translates to 8-bit images (its training data were "
+                        "8-bit); only runs of 16-bit, float or N-band data write other depths")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     skipped = skipped if skipped is not None else Skipped()
@@ -214,12 +256,14 @@ def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
     workers = workers if workers is not None else (2 if gpu else 1)
 
     def read(path: Path) -> tuple[np.ndarray | None, str]:  # (image, "") or (None, why)
-        return attempt(lambda p: load_image(p, translator.channels, max_pixels), path)
+        return attempt(lambda p: translator.read(p, max_pixels), path)
 
-    def write(name: str, image: np.ndarray, output: np.ndarray) -> Path:
-        if grid:
-            output = hstack([image, output], GAP)
-        return write_atomic(output_dir / name, png_bytes(output))
+    def write(name: str, image: np.ndarray, output: np.ndarray, like: str) -> Path:
+        if grid:  # a picture: the 8-bit views side by side
+            return write_atomic(output_dir / name, png_bytes(hstack([translator.view(image),
+                                                                      translator.view(output, True)], GAP)))
+        suffix, data = translator.encode(output, depth, like)
+        return write_atomic(output_dir / Path(name).with_suffix(suffix), data)
 
     window = max(1, batch_size) * 4 if workers else 1
     chunks = [list(range(start, min(start + window, len(paths)))) for start in range(0, len(paths), window)]
@@ -243,7 +287,7 @@ def translate_files(translator: Translator, paths: list[Path], output_dir: Path,
             if n + 1 < len(chunks) and stop is None:  # the next files decode while this group translates
                 reads = [submit(read, paths[i]) for i in chunks[n + 1]]
             outputs = translator.many([image for _, image in readable], batch_size if workers else 1)
-            done = {i: submit(write, names[i], image, output)
+            done = {i: submit(write, names[i], image, output, paths[i].suffix)
                     for (i, image), output in zip(readable, outputs, strict=True)}
             written += _finish(writes, on_image, paths)  # the previous group's files, while this one's encode
             writes = [(i, done.get(i)) for i in tried]

@@ -104,7 +104,8 @@ class AdversarialModel(SkipSymbolicBuild):
       under their names), `PRESET` (option values it brings, over the shared defaults), `GENERATES` (it makes
       images from noise, translating none), `XLA_SAFE` (False: `--jit-compile auto` leaves XLA off),
       `FULLY_CONVOLUTIONAL` (False: its networks take one image size, `--crop-size`), `RESUME_FIXED` (shared
-      options that fix its weights' shapes), `REFERENCE_FILES` (the reference's .pth files of it);
+      options that fix its weights' shapes), `REFERENCE_FILES` (the reference's .pth files of it), `SCIENTIFIC`
+      (False: its data stay 8-bit grey or colour, no bands beyond 3 nor `--value-range`; `SCIENTIFIC_NOTE` says why);
     - `build(cfg, steps_per_epoch, image_shape)` (a classmethod: the compiled model, ready for `fit`; image_shape
       is None when the training images vary in size), and where the defaults do not fit `validate(cfg)`,
       `generator`, `discriminator`, `directions`, `translation_network`, `data_config`;
@@ -125,6 +126,8 @@ class AdversarialModel(SkipSymbolicBuild):
     XLA_SAFE: ClassVar[bool] = True
     FULLY_CONVOLUTIONAL: ClassVar[bool] = True
     RESUME_FIXED: ClassVar[tuple[str, ...]] = ()
+    SCIENTIFIC: ClassVar[bool] = True  # any --input-nc/--output-nc, 16-bit and float values (data.scientific)
+    SCIENTIFIC_NOTE: ClassVar[str] = ""
     # the reference's checkpoint files of this model that `cyclegan-tf import-torch` reads: {our attribute: the
     # suffix of its latest_net_<suffix>.pth}
     REFERENCE_FILES: ClassVar[dict[str, str]] = {}

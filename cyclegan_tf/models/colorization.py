@@ -31,6 +31,8 @@ class Colorization(Pix2Pix):
                "defaults")
     DATA = "single"
     PRESET = dict(Pix2Pix.PRESET, input_nc=1, output_nc=3)
+    SCIENTIFIC = False
+    SCIENTIFIC_NOTE = "colorization works in CIE Lab, which is defined for 8-bit sRGB photos"
 
     @classmethod
     def validate(cls, cfg: TrainConfig) -> None:

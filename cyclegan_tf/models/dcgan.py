@@ -60,6 +60,9 @@ class DCGAN(AdversarialModel):
     GENERATES = True
     FULLY_CONVOLUTIONAL = False
     RESUME_FIXED = ("crop_size",)  # its depth follows its image size
+    SCIENTIFIC = False
+    SCIENTIFIC_NOTE = ("a DCGAN's images go to `generate`'s PNGs and grids, which are 8-bit grey or RGB; its "
+                       "networks would take N bands, its outputs would not")
 
     LOSS_NAMES = ("G", "D")
     GAN_TERMS = ("G",)

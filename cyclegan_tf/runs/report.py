@@ -108,15 +108,20 @@ def fit_square(image: np.ndarray, size: int) -> np.ndarray:
     """Scale the shorter side to `size` (bicubic) and crop the centre square: display panels of one size.
 
     Args:
-        image: uint8 (H, W, 1) or (H, W, 3).
+        image: uint8 (H, W, 1) or (H, W, 3); or a scientific image (float32 values, any bands), resized band by band
+            in float.
         size: the side of the square, in pixels.
 
     Returns:
-        uint8 (size, size, channels of `image`).
+        (size, size, channels of `image`), of its dtype.
     """
     height, width = image.shape[:2]
     scale = size / min(height, width)
     new = (max(size, round(width * scale)), max(size, round(height * scale)))
+    if image.dtype != np.uint8 or image.shape[-1] not in (1, 3):
+        bands = [Image.fromarray(image[..., i].astype(np.float32), "F") for i in range(image.shape[-1])]
+        image = np.stack([np.asarray(band.resize(new, Image.BICUBIC)) for band in bands], axis=-1)
+        width, height = new
     squeeze = image[..., 0] if image.shape[-1] == 1 else image
     resized = np.asarray(Image.fromarray(squeeze).resize(new, Image.BICUBIC)) if new != (width, height) else squeeze
     top, left = (new[1] - size) // 2, (new[0] - size) // 2

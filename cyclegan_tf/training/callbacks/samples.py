@@ -36,7 +36,8 @@ class SampleWriter(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.samples is None:
             self.samples = fixed_samples(self.root, self.config)
-            self.translators = translators_of(model_generators(self.model, self.config), self.config.netG)
+            self.translators = translators_of(model_generators(self.model, self.config), self.config.netG,
+                                             config=self.config)
             if not self.samples:  # a generator from noise: n_samples x n_samples images of the same noise
                 self.sampler = Sampler(self.model.G)
                 self.noise = noise(self.config.n_samples**2, self.sampler.nz, self.config.seed or 0)
@@ -51,7 +52,9 @@ class SampleWriter(keras.callbacks.Callback):
         for direction, images in self.samples.items():
             source, target = DOMAINS[direction]
             forward, back = self.translators[direction], self.translators.get(REVERSE[direction])
-            identity = back is not None and self.config.input_nc == self.config.output_nc
+            # the identity panel feeds a target image to the forward generator: only where both domains scale alike
+            identity = (back is not None and self.config.input_nc == self.config.output_nc
+                        and forward.scales[0] == forward.scales[1])
             labels = [f"real_{source}", f"fake_{target}"]
             labels += [f"rec_{source}"] if back else []
             labels += [f"real_{target}"] if images.paired else []
@@ -60,8 +63,11 @@ class SampleWriter(keras.callbacks.Callback):
             for i, real in enumerate(images.inputs):
                 fake = forward(real)
                 other = images.targets[i % len(images.targets)]
-                rows.append([real, fake] + ([back(fake)] if back else []) + ([other] if images.paired else [])
-                            + ([forward(other)] if identity else []))
+                # scientific images as 8-bit views (false colour of the first three bands, stretched): a no-op for 8-bit
+                rows.append([forward.view(real), forward.view(fake, output=True)]
+                            + ([back.view(back(fake), output=True)] if back else [])
+                            + ([forward.view(other, output=True)] if images.paired else [])
+                            + ([forward.view(forward(other), output=True)] if identity else []))
             out[direction] = (labels, rows)
         return out
 
