@@ -96,7 +96,7 @@ def test_temporal_off_is_per_frame_translation_and_batches_do_not_matter(clip, t
     off = np.stack(list(translate_frames(translator, iter(decoded), batch_size=5, temporal="off")))
     assert off.shape == alone.shape and np.abs(off - alone).max() <= 1
     steady = [np.stack(list(translate_frames(translator, iter(decoded), batch_size=b))) for b in (8, 3)]
-    assert np.abs(steady[0].astype(int) - steady[1]).max() <= 1  # causal: the batch size changes nothing
+    assert np.abs(steady[0].astype(int) - steady[1]).max() <= 1  # the batch size changes nothing
     assert np.abs(steady[0].astype(int) - alone).mean() > 1  # and it is not per-frame translation
 
 
@@ -108,13 +108,14 @@ def test_steady_mode_flickers_3x_less_on_the_still_ground(clip, translator):
     outputs = {mode: np.stack(list(translate_frames(translator, iter(decoded), 8, mode, span=FPS)))
                for mode in ("off", "running")}
     flicker = {mode: demo_video.flicker(out, masks) for mode, out in outputs.items()}
-    assert flicker["off"] >= 3 * flicker["running"], flicker
     # the objects' translation, scored as the demo set is (IoU of the restyled pixels with the objects)
     iou = {mode: np.mean([score_translation(frame, output, demo.A_CLASS)[1]
                           for frame, output, mask in zip(decoded, out, masks, strict=True) if mask.sum() > 20])
            for mode, out in outputs.items()}
-    # measured 70.1% steady against 74.2% per frame: the running statistics lag while an object shrinks
-    assert iou["running"] >= iou["off"] - 0.06, iou
+    # measured on the AVX-512 CPU: flicker 3.38 per frame, 0.84 steady (4.0x); IoU 74.1% per frame, 78.6% steady
+    # (the centred window follows the growing and shrinking objects without lag)
+    assert flicker["off"] >= 3.5 * flicker["running"], flicker
+    assert iou["running"] >= iou["off"] + 0.02, iou
 
 
 def test_memory_is_flat_in_the_clips_length(translator, tmp_path):

@@ -53,10 +53,11 @@ from cyclegan_tf.startup import import_tensorflow_quietly
 @STRICT_FILES
 @MAX_PIXELS
 @click.option("--temporal", type=click.Choice(TEMPORAL_MODES), default="running", show_default=True,
-              help="A video: running = instance-norm statistics averaged over the last --temporal-span seconds "
-                   "(steady colours, no flicker); off = each frame on its own, as an image.")
+              help="A video: running = instance-norm statistics averaged over --temporal-span seconds centred "
+                   "on each frame (steady colours, no flicker); off = each frame on its own, as an image.")
 @click.option("--temporal-span", "--temporal_span", "temporal_span", type=click.FloatRange(min=0), default=1.0,
-              show_default=True, help="A video: seconds the running statistics reach back.")
+              show_default=True,
+              help="A video: seconds the averaged statistics span (half before a frame, half after).")
 @click.option("--start", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="A video: seconds to skip at its start.")
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), help="A video: seconds to translate.")

@@ -58,25 +58,40 @@ class FixedStatisticsNormalization(keras.layers.Layer):
 
 
 class _Moments(keras.layers.Layer):
-    """Per-channel mean and variance over batch, height and width, as one (2, C) float32 tensor."""
+    """Per-channel mean and variance over height and width, and over the batch unless `per_image`: one float32
+    tensor, (2, C), or (N, 2, C) per image."""
+
+    def __init__(self, per_image: bool = False, **kwargs):
+        super().__init__(**kwargs)
+        self.per_image = per_image
 
     def call(self, x):
-        mean, variance = keras.ops.moments(keras.ops.cast(x, "float32"), axes=[0, 1, 2])
-        return keras.ops.stack([mean, variance])
+        axes = [1, 2] if self.per_image else [0, 1, 2]
+        mean, variance = keras.ops.moments(keras.ops.cast(x, "float32"), axes=axes)
+        return keras.ops.stack([mean, variance], axis=-2)
 
 
-def norm_statistics(generator: keras.Model, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{instance-norm layer name: (mean, variance) per channel} of the generator run on `x` (1, H, W, C).
+def statistics_probe(generator: keras.Model, per_image: bool = False) -> keras.Model | None:
+    """A model of the generator's input to {instance-norm layer name: the statistics it computes (`_Moments`)},
+    in the order of `generator.layers`; None for a generator without instance norms.
 
     The moments are reduced inside one graph, so each feature map is freed once its statistics are taken (a
     probe returning the maps themselves would hold all of them at once: 8 GB for ResNet-9 at 1024 px).
     """
     norms = [layer for layer in generator.layers if isinstance(layer, InstanceNormalization)]
     if not norms:
+        return None
+    return keras.Model(generator.input, {layer.name: _Moments(per_image, name=f"{layer.name}_moments")(layer.input)
+                                         for layer in norms})
+
+
+def norm_statistics(generator: keras.Model, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """{instance-norm layer name: (mean, variance) per channel} of the generator run on `x` (1, H, W, C)."""
+    probe = statistics_probe(generator)
+    if probe is None:
         return {}
-    probe = keras.Model(generator.input, [_Moments(name=f"{layer.name}_moments")(layer.input) for layer in norms])
     outputs = tf.function(lambda t: probe(t, training=False))(tf.constant(x))
-    return {layer.name: (value[0].numpy(), value[1].numpy()) for layer, value in zip(norms, outputs, strict=True)}
+    return {name: (value[0].numpy(), value[1].numpy()) for name, value in outputs.items()}
 
 
 def replace_norms(generator: keras.Model, replacement: Callable[[InstanceNormalization], keras.layers.Layer]
