@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-browser lint bench bench-torch profile bench-deploy bench-augment soak clean
+.PHONY: install demo test test-browser lint docs bench bench-torch profile bench-deploy bench-augment soak clean
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): setup.cfg pyproject.toml
@@ -64,5 +64,10 @@ soak: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check cyclegan_tf tests benchmarks browser_tests
 
+# The guide (docs/, mkdocs.yml) as a site in site/, warnings as errors: a broken link or anchor, or a page left out
+# of the nav, fails (tests/test_docs.py builds it too, and runs the pages' examples).
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache

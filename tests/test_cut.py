@@ -201,7 +201,7 @@ def test_cut_options_are_checked_in_one_line(tmp_path, data_dir):
 
 
 def test_xla_is_left_off_for_cut_unless_asked():
-    # XLA aborts the process on CUT's step (README, Known bug): `auto` (XLA on with a GPU) must not pick it
+    # XLA aborts the process on CUT's step (docs/performance.md, Known bug): `auto` (XLA on with a GPU) must not pick it
     from cyclegan_tf.config import make_config
     from cyclegan_tf.models.builders import jit_setting
     from cyclegan_tf.models.registry import model_class

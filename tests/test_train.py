@@ -21,7 +21,7 @@ from .conftest import DEMO_TEST_EPOCHS
 
 # The demo preset trained for 2 epochs (400 steps, about a minute here) scored 66.6 to 78.2 over identical runs
 # (float32 on oneDNN is not bit-reproducible), an untrained or identity generator 0; `make demo` (8 epochs)
-# reaches the README's range.
+# reaches the range of docs/demo.md.
 DEMO_TEST_SCORE = 60.0
 
 

@@ -34,7 +34,7 @@ def ablation(kind, out, epochs, data_dir, work_dir, max_pairs, seeds) -> None:
     whole-image field). cyclegan: cycle alone, GAN alone, GAN + forward / backward cycle, CycleGAN.
     Each configuration is trained from scratch (64 px, ResNet-6, ngf = ndf = 16, seed 0) and scored
     with the FCN-score protocol (per-pixel acc. / per-class acc. / class IoU) using the exact segmenter
-    of labels2photo_demo (the README gives the time each configuration takes).
+    of labels2photo_demo (docs/reproductions.md gives the time each configuration takes).
 
     \b
     Examples:

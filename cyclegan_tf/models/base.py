@@ -25,8 +25,8 @@ def two_passes(network: keras.Model, first: tf.Tensor, second: tf.Tensor, stacke
                training: bool = True) -> tuple[tf.Tensor, tf.Tensor]:
     """`network(first)` and `network(second)`, as one call on both batches stacked when `stacked`.
 
-    One call on a batch of two keeps a CPU's cores busier than two calls on batches of one (the README's
-    performance section has the measurement). It is the same computation only when every normalization is
+    One call on a batch of two keeps a CPU's cores busier than two calls on batches of one (docs/performance.md
+    has the measurement). It is the same computation only when every normalization is
     per sample (instance norm, or none) and both batches have one image size: the caller decides.
 
     Args:
