@@ -29,9 +29,15 @@ from dataclasses import dataclass, field
 
 from cyclegan_tf.lazy import keras, tf
 
+PREFIX = "health_"  # of the signals' names in a step's logs (loss_log.csv columns, TensorBoard train/health_*)
 THUMBNAIL = 16  # the side of the thumbnails images are compared by
 DECAY = 0.98  # of the moving averages: about the last 50 steps count
 AUC_SAMPLES = 256  # discriminator outputs per batch compared pairwise (every one when fewer)
+
+
+def is_signal(name: str) -> bool:
+    """Whether a step's log `name` is a health signal (not a loss)."""
+    return name.startswith(PREFIX)
 
 
 def thumbnails(images: tf.Tensor) -> tf.Tensor:
@@ -79,8 +85,8 @@ class _Records:
     """What one step recorded (filled while the step is traced)."""
 
     change: list = field(default_factory=list)  # (slot, moved, apart)
-    spread: list = field(default_factory=list)  # (slot, outputs' distance, targets' distance, pairs compared)
-    last: list = field(default_factory=list)  # (slot, the last output's and target's grey thumbnails)
+    # (slot, outputs' distance, targets' distance, pairs compared, the last output's and target's grey thumbnails)
+    spread: list = field(default_factory=list)
     separation: list = field(default_factory=list)
 
 
@@ -129,8 +135,8 @@ class HealthProbe:
         grey_made, grey_real = tf.reduce_mean(made, -1), tf.reduce_mean(real, -1)
         made_distance, pairs = self._stream_distance(slot, 0, grey_made)
         real_distance, _ = self._stream_distance(slot, 1, grey_real)
-        self.records.spread.append((slot, made_distance, real_distance, pairs))
-        self.records.last.append((slot, tf.stack([grey_made[-1], grey_real[-1]])))
+        self.records.spread.append((slot, made_distance, real_distance, pairs,
+                                    tf.stack([grey_made[-1], grey_real[-1]])))
 
     def _stream_distance(self, slot: int, which: int, grey: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """Mean distance of consecutive thumbnails, and how many pairs: the previous step's last one (once there is
@@ -157,7 +163,7 @@ class HealthProbe:
         always = tf.constant(True)
         for slot, moved, apart in records.change:
             updates += [(slot * self.PER_SLOT, moved, always), (slot * self.PER_SLOT + 1, apart, always)]
-        for slot, made, real, pairs in records.spread:  # (the first step of a batch of one has no pair yet)
+        for slot, made, real, pairs, _ in records.spread:  # (the first step of a batch of one has no pair yet)
             updates += [(slot * self.PER_SLOT + 2, made, pairs > 0), (slot * self.PER_SLOT + 3, real, pairs > 0)]
         last = self.slots * self.PER_SLOT
         if records.separation:
@@ -176,9 +182,9 @@ class HealthProbe:
             keep = 1.0 - (1.0 - DECAY) * counts  # DECAY where counted, 1 (unchanged) elsewhere
             self.averages.assign(keep * self.averages + (1.0 - keep) * now)
             self.weights.assign(keep * self.weights + (1.0 - keep))
-        if records.last:
-            slots = [[slot] for slot, _ in records.last]
-            self.previous.assign(tf.tensor_scatter_nd_update(self.previous, slots, [t for _, t in records.last]))
+        if records.spread:
+            slots = [[entry[0]] for entry in records.spread]
+            self.previous.assign(tf.tensor_scatter_nd_update(self.previous, slots, [e[-1] for e in records.spread]))
             self.started.assign(tf.tensor_scatter_nd_update(self.started, slots, tf.ones([len(slots)])))
         mean = self.averages / tf.maximum(self.weights, 1e-12)
 
@@ -187,17 +193,17 @@ class HealthProbe:
 
         out = {}
         if records.change:
-            out["health_change"] = tf.reduce_min([ratio(s * self.PER_SLOT, s * self.PER_SLOT + 1)
+            out[PREFIX + "change"] = tf.reduce_min([ratio(s * self.PER_SLOT, s * self.PER_SLOT + 1)
                                                   for s, _, _ in records.change])
         if records.spread:
-            out["health_spread"] = tf.reduce_min([ratio(s * self.PER_SLOT + 2, s * self.PER_SLOT + 3)
-                                                  for s, _, _, _ in records.spread])
+            out[PREFIX + "spread"] = tf.reduce_min([ratio(s * self.PER_SLOT + 2, s * self.PER_SLOT + 3)
+                                                    for s, *_ in records.spread])
         if records.separation:
-            out["health_D"] = mean[last]
+            out[PREFIX + "D"] = mean[last]
             if len(records.separation) > 1:
-                out["health_D_weakest"] = mean[last + 1]
+                out[PREFIX + "D_weakest"] = mean[last + 1]
         if gan_terms:
-            out["health_G_gan"] = mean[last + 2]
+            out[PREFIX + "G_gan"] = mean[last + 2]
             if other_terms:
-                out["health_gan_share"] = mean[last + 2] / tf.maximum(mean[last + 2] + mean[last + 3], 1e-6)
+                out[PREFIX + "gan_share"] = mean[last + 2] / tf.maximum(mean[last + 2] + mean[last + 3], 1e-6)
         return out

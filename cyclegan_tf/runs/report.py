@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from cyclegan_tf.files import write_atomic, write_text_atomic
+from cyclegan_tf.models.health import is_signal
 
 log = logging.getLogger("cyclegan_tf")
 
@@ -266,7 +267,7 @@ def plot_losses(csv_path: Path, png_path: Path) -> bool:
     if not rows:
         return True
     skip = {"epoch", "step", "lr", "images_per_s"}
-    names = [c for c in rows[0] if c not in skip and not c.startswith("health_")]  # (not losses: health.json)
+    names = [c for c in rows[0] if c not in skip and not is_signal(c)]  # (not losses: health.json)
     steps = np.array([float(r["step"]) for r in rows])
     figure, (g_axes, d_axes) = pyplot.subplots(1, 2, figsize=(11, 3.6))
     for name in names:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+
+from cyclegan_tf.models.health import PREFIX, is_signal
 
 WARMUP = 100  # steps of a process before any detector speaks (the averages cover ~50 steps)
 WINDOW = 100  # steps a detector looks back over
@@ -42,13 +44,14 @@ STALL_EVERY = 100
 
 @dataclass(frozen=True)
 class Detector:
-    """A way a run fails: its `key` (in health.json), `title`, what it means and what to do."""
+    """A way a run fails: its `key` (in health.json), `title`, what it means and what to do, and how a step's
+    signals answer it (None: by the movement checks, `Health.observe_movement`, not by steps)."""
 
     key: str
     title: str
     meaning: str
     advice: str
-    says_yes: Callable[[Signals], bool | None] = field(repr=False)  # None: the step does not tell
+    says_yes: Callable[[Signals], bool | None] | None = field(default=None, repr=False)  # None: the step cannot tell
 
 
 @dataclass
@@ -65,8 +68,7 @@ class Signals:
 
     @classmethod
     def from_logs(cls, logs: dict, window_ago: float | None) -> Signals:
-        value = {name: float(logs[f"health_{name}"]) for name in ("change", "spread", "D", "D_weakest", "G_gan",
-                                                                  "gan_share") if f"health_{name}" in logs}
+        value = {f.name: float(logs[PREFIX + f.name]) for f in fields(cls) if PREFIX + f.name in logs}
         return cls(**value, G_gan_window_ago=window_ago)
 
 
@@ -116,7 +118,7 @@ DETECTORS = (
              "the generators' weights have not moved (under 1e-6 of their size over 100 steps, twice): no loss "
              "term can change",
              "raise --lr (Adam's steps are about --lr in size), check --lr-policy and --epoch-count, and that the "
-             "generators are not frozen", lambda s: None),
+             "generators are not frozen"),
 )
 BY_KEY = {detector.key: detector for detector in DETECTORS}
 
@@ -151,7 +153,7 @@ class Health:
         self.start_step = start_step  # the process's first step: the averages warm up again after a resume
         self.episodes: list[Episode] = list(episodes or [])
         # each detector's (step, answer) over the last WINDOW steps it could judge
-        self.answers = {d.key: collections.deque(maxlen=WINDOW) for d in DETECTORS if d.key != "stalled"}
+        self.answers = {d.key: collections.deque(maxlen=WINDOW) for d in DETECTORS if d.says_yes}
         self.gan_history: collections.deque[float] = collections.deque(maxlen=WINDOW + 1)
         self.still: list[bool] = []  # the movement checks' answers, newest last
         self.judged: collections.Counter[str] = collections.Counter()  # steps (checks) each detector judged
@@ -162,16 +164,16 @@ class Health:
 
     def observe(self, step: int, logs: dict) -> list[Episode]:
         """One step's logs (`health_*` values) -> the episodes that start at this step."""
-        self.latest = {k: float(v) for k, v in logs.items() if k.startswith("health_")}
-        if "health_G_gan" in logs:
-            self.gan_history.append(float(logs["health_G_gan"]))
+        self.latest = {k: float(v) for k, v in logs.items() if is_signal(k)}
+        if PREFIX + "G_gan" in logs:
+            self.gan_history.append(float(logs[PREFIX + "G_gan"]))
         if step - self.start_step < WARMUP:
             return []
         window_ago = self.gan_history[0] if len(self.gan_history) > WINDOW else None
         signals = Signals.from_logs(logs, window_ago)
         started = []
         for detector in DETECTORS:
-            if detector.key not in self.answers:
+            if not detector.says_yes:
                 continue
             answer = detector.says_yes(signals)
             if answer is None:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 
 from cyclegan_tf.config import TrainConfig
+from cyclegan_tf.models.health import is_signal
 from cyclegan_tf.runs import report
 from cyclegan_tf.training.health import STALL_EVERY, Episode, Health
 
@@ -58,7 +59,7 @@ class HealthMonitor(keras.callbacks.Callback):
         self.next_check = int(self.model.step_counter.numpy()) + STALL_EVERY
 
     def on_train_batch_end(self, batch, logs=None):
-        if not logs or not any(key.startswith("health_") for key in logs):
+        if not logs or not any(is_signal(key) for key in logs):
             return
         step = int(self.model.step_counter.numpy())
         started = self.health.observe(step, logs)

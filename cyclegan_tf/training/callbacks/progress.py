@@ -8,6 +8,8 @@ import time
 
 import keras
 
+from cyclegan_tf.models.health import is_signal
+
 
 def format_duration(seconds: float) -> str:
     """1:02:03 or 2:03."""
@@ -32,7 +34,7 @@ def model_order(model, logs: dict) -> dict:
 
 def losses_of(logs: dict) -> dict:
     """The logs a progress line shows: all but the training-health signals (they speak when something is wrong)."""
-    return {k: v for k, v in logs.items() if not k.startswith("health_")}
+    return {k: v for k, v in logs.items() if not is_signal(k)}
 
 
 def format_logs(logs: dict, digits: int = 3) -> str:
