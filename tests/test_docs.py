@@ -1,12 +1,11 @@
 """The guide (docs/, mkdocs.yml) and the README: the site builds with warnings as errors, every `cyclegan-tf`
-command on every page names commands and options that exist, and the cheap examples run.
+command on every page (fenced and inline) names commands and options that exist, and the cheap examples run
+against the shared demo run.
 
-What runs for real (in-process, on small data): `--help` of every command the pages name; the README's
-translate, evaluate and export examples against the shared demo run; `datasets inspect` and `datasets list`;
-`pretrained list`; the Python block that builds `features.keras`. What is only checked against the command line
-(command, every option name, every choice value): the rest, which train for minutes, download, or need a GPU,
-a cluster or files of the user's. Every Python block is compiled. The notebook: tests/test_notebook.py.
-"""
+What runs here (in-process): `--help` of every command the pages name; the README's translate, evaluate and
+export examples against the shared demo run; `datasets inspect` and `datasets list`; `pretrained list`; the
+Python block that builds `features.keras`. Every Python block is compiled. Every fenced example of every page,
+run as written on small data: tests/test_examples.py. The notebook: tests/test_notebook.py."""
 
 from __future__ import annotations
 

@@ -5,12 +5,14 @@ The server (and the archive builders) are shared with test_datasets.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import socket
 import tarfile
 import threading
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -66,16 +68,25 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def server():
+@contextlib.contextmanager
+def file_server() -> Iterator[ServerState]:
+    """A file server on 127.0.0.1 (a free port) while the block runs: put files into its `files`."""
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.state = ServerState(base=f"http://127.0.0.1:{httpd.server_address[1]}")
     thread = threading.Thread(target=httpd.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True)
     thread.start()
-    yield httpd.state
-    httpd.shutdown()
-    httpd.server_close()
-    thread.join(5)
+    try:
+        yield httpd.state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+@pytest.fixture
+def server():
+    with file_server() as state:
+        yield state
 
 
 def closed_port_url() -> str:
