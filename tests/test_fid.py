@@ -105,15 +105,15 @@ def unbiased_mmd(x: np.ndarray, y: np.ndarray) -> float:
 
 def test_fid_of_two_folders_equals_the_formula_on_the_torchscripts_features(tmp_path, torchscript,
                                                                               pytorch_fid_file):
-    root = make_demo_dataset(tmp_path / "demo", size=64, n_train=200, n_test=2, seed=3)
+    root = make_demo_dataset(tmp_path / "demo", size=64, n_train=100, n_test=2, seed=3)
     a, b = root / "trainA", root / "trainB"
     out = CliRunner().invoke(main, ["fid", str(a), str(b), "--fid-weights", str(SCRIPT)])
     assert out.exit_code == 0, out.output
-    match = re.search(r"FID ([\d.]+)  KID ([-\d.]+) \+- ([\d.]+)  \(200 vs 200 images; features: FID Inception",
+    match = re.search(r"FID ([\d.]+)  KID ([-\d.]+) \+- ([\d.]+)  \(100 vs 100 images; features: FID Inception",
                       out.output)
     assert match, out.output
     ours, ours_kid, _ = (float(v) for v in match.groups())
-    # pytorch-fid's layout makes the same network, weight for weight: the same FID (measured: 134.018 both)
+    # pytorch-fid's layout makes the same network, weight for weight: the same FID (measured: 139.286 both)
     from_pth = fid_inception.network(fid_inception.load_weights(pytorch_fid_file)).get_weights()
     from_script = fid_inception.network(fid_inception.load_weights(SCRIPT)).get_weights()
     assert all(np.array_equal(p, q) for p, q in zip(from_pth, from_script, strict=True))
