@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -273,18 +275,20 @@ def test_bad_requests_get_json_errors(server):
         assert json.loads(body)["status"] == expected
 
 
-def test_serve_command_listens_on_loopback_and_answers(demo_run):
-    import subprocess
-    import sys
+def start_serve(*args: str, **popen) -> tuple[subprocess.Popen, str]:
+    """`cyclegan-tf serve ARGS --port 0` as its own process: the process and its URL, once it listens."""
+    process = subprocess.Popen([sys.executable, "-m", "cyclegan_tf.cli", "serve", *args, "--port", "0"],
+                               stderr=subprocess.PIPE, text=True, **popen)
+    for line in process.stderr:  # TensorFlow's start-up noise is silenced: the first line is ours
+        if line.startswith("serving"):
+            return process, line.split(" on ")[1].split("/ ")[0]
+    process.kill()
+    raise AssertionError(f"serve did not start: exit status {process.wait()}")
 
-    process = subprocess.Popen([sys.executable, "-m", "cyclegan_tf.cli", "serve", "--name", "demo", "--checkpoints-dir",
-                                str(demo_run.run_dir.parent), "--port", "0"], stderr=subprocess.PIPE, text=True)
+
+def test_serve_command_listens_on_loopback_and_answers(demo_run):
+    process, url = start_serve("--name", "demo", "--checkpoints-dir", str(demo_run.run_dir.parent))
     try:
-        line = ""
-        for line in process.stderr:  # TensorFlow's start-up noise is silenced: the first line is ours
-            if line.startswith("serving"):
-                break
-        url = line.split(" on ")[1].split("/ ")[0]
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
         with urllib.request.urlopen(f"{url}/healthz", timeout=30) as response:
             assert json.loads(response.read())["directions"] == ["AtoB", "BtoA"]

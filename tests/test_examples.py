@@ -19,10 +19,8 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +30,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from cyclegan_tf.cli.main import main
+from tests.test_deploy import post, start_serve
 from tests.test_docs import DOCUMENTS, FENCE, ROOT, shell_lines
 from tests.test_download import file_server, make_tar_gz, make_zip
 
@@ -122,11 +121,10 @@ def mirror_files(tmp: Path) -> dict[str, bytes]:
 def fid_weights(models: Path) -> None:
     """pytorch-fid's weight file where a user without the internet puts it (its download: tests/test_fid.py)."""
     from cyclegan_tf.evaluation import fid_inception
-    from cyclegan_tf.interop import pth
-    from tests.test_fid import SCRIPT
+    from tests.test_fid import pytorch_fid_weights
 
     models.mkdir(parents=True)
-    pth.save_state_dict(fid_inception.from_script(pth.load_script_tensors(SCRIPT)), models / fid_inception.WEIGHTS_FILE)
+    pytorch_fid_weights(models / fid_inception.WEIGHTS_FILE)
 
 
 def home_files(home: Path) -> None:
@@ -201,35 +199,18 @@ def cli(args: list[str], env: dict[str, str] | None = None) -> str:
 def curl(tokens: list[str], server_url: str) -> None:
     """curl -s --data-binary @FILE URL -o OUT, against the server this page started."""
     body = Path(tokens[tokens.index("--data-binary") + 1].lstrip("@")).read_bytes()
-    out = tokens[tokens.index("-o") + 1]
     (url,) = [t for t in tokens if t.startswith("http")]
-    url = re.sub(r"^http://[^/]+", server_url, url)
-    with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST"), timeout=120) as response:
-        assert response.status == 200
-        Path(out).write_bytes(response.read())
-
-
-def serve(args: list[str]) -> subprocess.Popen:
-    """`cyclegan-tf serve ...` as its own process on a free loopback port; returns once it listens."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    process = subprocess.Popen([sys.executable, "-m", "cyclegan_tf.cli", *args, "--port", str(port)],
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    for line in process.stderr:  # TensorFlow's start-up noise is silenced: the first line is ours
-        if line.startswith("serving"):
-            process.url = line.split(" on ")[1].split("/ ")[0]
-            return process
-    process.kill()
-    raise AssertionError(f"serve did not start: {process.wait()}")
+    status, answer, _ = post(re.sub(r"^http://[^/]+", server_url, url), body)
+    assert status == 200, answer[:200]
+    Path(tokens[tokens.index("-o") + 1]).write_bytes(answer)
 
 
 def outputs(args: list[str]) -> list[str]:
     return [args[i + 1] for i, token in enumerate(args[:-1]) if token in ("-o", "--output", "--save-stats")]
 
 
-def run_line(line: str, home: Path, servers: list) -> None:
-    tokens = [str(home) + token[1:] if token.startswith("~/") else token for token in shlex.split(line, comments=True)]
+def run_line(line: str, servers: list) -> None:
+    tokens = [os.path.expanduser(token) for token in shlex.split(line, comments=True)]  # as the shell: ~ is $HOME
     env = {}
     while "=" in tokens[0] and not tokens[0].startswith("-"):
         name, value = tokens.pop(0).split("=", 1)
@@ -241,7 +222,7 @@ def run_line(line: str, home: Path, servers: list) -> None:
         assert printed.getvalue().strip() == "(1, 300, 200, 3)", printed.getvalue()  # deploy's checks
         return
     if tokens[0] == "curl":
-        curl(tokens, servers[-1].url)
+        curl(tokens, servers[-1][1])
         assert Image.open(tokens[tokens.index("-o") + 1]).size == Image.open("photo.png").size
         return
     if tokens[:2] == ["bash", "datasets.sh"]:
@@ -251,7 +232,7 @@ def run_line(line: str, home: Path, servers: list) -> None:
     assert tokens[0].endswith("cyclegan-tf"), line
     args = tokens[1:]
     if args[0] == "serve":
-        servers.append(serve(args))
+        servers.append(start_serve(*args[1:], env={**os.environ, "PYTHONPATH": str(ROOT)}))
         return
     if args[0] == "train":
         args = small_train(args)
@@ -267,7 +248,7 @@ def run_line(line: str, home: Path, servers: list) -> None:
 
 @pytest.fixture(scope="module")
 def sandbox(tmp_path_factory):
-    """HOME, a mirror on 127.0.0.1, the pages' given files and runs, for every page of this module."""
+    """HOME, a mirror on 127.0.0.1, the pages' given files, for every page of this module: (root, given)."""
     root = tmp_path_factory.mktemp("examples")
     home, given = root / "home", root / "given"
     home_files(home)
@@ -280,7 +261,7 @@ def sandbox(tmp_path_factory):
             patch.setenv(name, str(value))
         patch.delenv("CYCLEGAN_TF_DATA", raising=False)
         patch.setattr("keras.src.utils.file_utils.get_file", imagenet_weights(root / "keras"))
-        yield root, home, given, mirror
+        yield root, given
 
 
 def imagenet_weights(folder: Path):
@@ -296,12 +277,12 @@ def imagenet_weights(folder: Path):
     return get_file
 
 
-def given_run(name: str, root: Path, home: Path) -> Path:
+def given_run(name: str, root: Path) -> Path:
     runs = root / "given_runs"
     if not (runs / "checkpoints" / name).exists():
         runs.mkdir(exist_ok=True)
         with contextlib.chdir(runs):
-            run_line(shlex.join(["cyclegan-tf", "train", *GIVEN_RUNS[name], "--name", name]), home, [])
+            run_line(shlex.join(["cyclegan-tf", "train", *GIVEN_RUNS[name], "--name", name]), [])
     return runs / "checkpoints" / name
 
 
@@ -330,13 +311,13 @@ def test_every_shell_line_is_run_or_says_why_not():
 @pytest.mark.filterwarnings("ignore:Even though:UserWarning")  # tf.data's functions stay traced: as meant
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_example_of_the_page_runs(page, sandbox, monkeypatch):
-    root, home, given, _ = sandbox
+    root, given = sandbox
     lines, sources = page_examples(page)
     work = root / "pages" / page.stem
     shutil.copytree(given, work)
     monkeypatch.chdir(work)
     for name in sorted(given_runs(lines, sources)):
-        shutil.copytree(given_run(name, root, home), work / "checkpoints" / name)
+        shutil.copytree(given_run(name, root), work / "checkpoints" / name)
 
     import cyclegan_tf
 
@@ -351,10 +332,10 @@ def test_every_example_of_the_page_runs(page, sandbox, monkeypatch):
     try:
         for line in lines:
             if not not_run(line):
-                run_line(line, home, servers)
+                run_line(line, servers)
                 ran += 1
     finally:
-        for process in servers:
+        for process, _ in servers:
             process.terminate()
             process.wait(30)
     assert ran > 0 or sources

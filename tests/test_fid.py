@@ -37,11 +37,14 @@ def torchscript():
     return torch.jit.load(str(SCRIPT)).eval()
 
 
+def pytorch_fid_weights(path: Path) -> Path:
+    """The TorchScript's weights as pytorch-fid publishes its own: a state dict in torchvision's names."""
+    return pth.save_state_dict(fid_inception.from_script(pth.load_script_tensors(SCRIPT)), path)
+
+
 @pytest.fixture(scope="module")
 def pytorch_fid_file(tmp_path_factory) -> Path:
-    """The TorchScript's weights as pytorch-fid publishes its own: a state dict in torchvision's names."""
-    state = fid_inception.from_script(pth.load_script_tensors(SCRIPT))
-    return pth.save_state_dict(state, tmp_path_factory.mktemp("fid") / "pt_inception.pth")
+    return pytorch_fid_weights(tmp_path_factory.mktemp("fid") / "pt_inception.pth")
 
 
 def test_the_torchscript_is_read_without_its_code_and_matches_our_network(torchscript):
